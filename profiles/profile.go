@@ -1,0 +1,196 @@
+// Package profiles owns the profile: the YAML recipe for one extended WSO2 image. It loads
+// profiles strictly (unknown keys, wrong types and unsafe values are errors that name the
+// file, the field path and what is wrong), resolves `extends`, holds the stock profiles of
+// real WSO2 products, and turns a profile into the tags it publishes.
+//
+// It does no I/O beyond reading profile files: no network, no registry, no BuildKit.
+package profiles
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"path"
+	"strings"
+
+	"github.com/wso2img/wso2img/tags"
+)
+
+// Profile is one extended image. Fields are documented for users in the README.
+type Profile struct {
+	// Extends names a stock profile or a profile file (relative to this one) whose fields
+	// this profile starts from.
+	Extends   string            `yaml:"extends" json:"extends,omitempty"`
+	Name      string            `yaml:"name" json:"name"`
+	Product   string            `yaml:"product" json:"product"`
+	Version   string            `yaml:"version" json:"version"`
+	OS        string            `yaml:"os" json:"os,omitempty"`
+	OSVersion string            `yaml:"osVersion" json:"osVersion,omitempty"`
+	Update    Update            `yaml:"update" json:"update"`
+	Release   int               `yaml:"release" json:"release,omitempty"`
+	Base      Base              `yaml:"base" json:"base"`
+	Target    Target            `yaml:"target" json:"target"`
+	User      User              `yaml:"user" json:"user"`
+	Home      string            `yaml:"home" json:"home,omitempty"`
+	Inputs    []Input           `yaml:"inputs" json:"inputs,omitempty"`
+	GPG       GPG               `yaml:"gpg" json:"gpg,omitempty"`
+	Ports     []int             `yaml:"ports" json:"ports,omitempty"`
+	Env       map[string]string `yaml:"env" json:"env,omitempty"`
+	Labels    map[string]string `yaml:"labels" json:"labels,omitempty"`
+	Platforms []string          `yaml:"platforms" json:"platforms,omitempty"`
+
+	// File is where the profile was read from ("stock:NAME" for a stock profile).
+	File string `yaml:"-" json:"-"`
+	// Dir is the folder that relative paths resolve against ("" for stock profiles).
+	Dir string `yaml:"-" json:"-"`
+	// pos remembers where each field was written, for validation messages.
+	pos map[string]Problem
+	// inherited names the profile this one extends, for messages about fields it did not write.
+	inherited string
+}
+
+// Update names the WSO2 update the image is built on: one of the two.
+type Update struct {
+	// WUM is a WUM-era update timestamp: milliseconds since the epoch, 13 digits.
+	WUM int64 `yaml:"wum" json:"wum,omitempty"`
+	// Level is a U2 update level (1 or more).
+	Level int `yaml:"level" json:"level,omitempty"`
+}
+
+// Base is the official image the profile extends.
+type Base struct {
+	// Image is the base reference. Without a tag, the tag is the WSO2 tag of the
+	// profile's version, update and OS.
+	Image string `yaml:"image" json:"image"`
+	// Digest pins the base: a different digest behind the tag is a verification failure.
+	Digest string `yaml:"digest" json:"digest,omitempty"`
+}
+
+// Target is where the built image is pushed.
+type Target struct {
+	// Repository is the image repository, e.g. registry.example.com/acme/wso2is.
+	Repository string `yaml:"repository" json:"repository,omitempty"`
+}
+
+// User owns everything the profile adds and is the image's final USER.
+type User struct {
+	UID int `yaml:"uid" json:"uid"`
+	GID int `yaml:"gid" json:"gid"`
+}
+
+// Input is one file or directory the image adds.
+type Input struct {
+	// URL of a remote file (https only); needs a sha256 or sha512.
+	URL string `yaml:"url" json:"url,omitempty"`
+	// Path of a local file or directory, relative to the profile's folder.
+	Path      string `yaml:"path" json:"path,omitempty"`
+	SHA256    string `yaml:"sha256" json:"sha256,omitempty"`
+	SHA512    string `yaml:"sha512" json:"sha512,omitempty"`
+	Signature string `yaml:"signature" json:"signature,omitempty"`
+	// Dest is where it goes, relative to the product home (or absolute inside it); a
+	// trailing slash means "into this directory, under the source's own name".
+	Dest string `yaml:"dest" json:"dest"`
+	// Mode is the octal permission of a file input ("0640"); default 0644, or 0755 for a
+	// local file that is executable.
+	Mode string `yaml:"mode" json:"mode,omitempty"`
+
+	// Root is the folder of the profile file that declared this input: local paths and
+	// their symlinks must stay inside it.
+	Root string `yaml:"-" json:"-"`
+	// isDir is whether a local path was a directory when the profile was loaded.
+	isDir bool
+}
+
+// GPG names the keys that may sign inputs.
+type GPG struct {
+	Keyring      string   `yaml:"keyring" json:"keyring,omitempty"`
+	Fingerprints []string `yaml:"fingerprints" json:"fingerprints,omitempty"`
+}
+
+// IsZero lets encoding/json's omitempty drop an unused gpg block.
+func (g GPG) IsZero() bool { return g.Keyring == "" && len(g.Fingerprints) == 0 }
+
+// DefaultPlatforms is what a profile builds when it names none. It is fixed rather than
+// the host's, so that the same profile gives the same image on every machine.
+var DefaultPlatforms = []string{"linux/amd64"}
+
+// Tag is the unique WSO2 tag of the image this profile builds.
+func (p *Profile) Tag() tags.Tag {
+	t := tags.Tag{Version: p.Version, Release: p.Release, OS: p.OS, OSVersion: p.OSVersion}
+	switch {
+	case p.Update.WUM != 0:
+		t.Kind, t.WUM = tags.WUM, p.Update.WUM
+	case p.Update.Level != 0:
+		t.Kind, t.Level = tags.Level, p.Update.Level
+	}
+	return t
+}
+
+// Tags lists the tags the image is published under, unique first.
+func (p *Profile) Tags() []tags.Published {
+	pub, err := tags.Publish(p.Tag())
+	if err != nil {
+		// Load validated the tag; reaching this is a bug in Load.
+		panic("profiles: publishing a validated profile: " + err.Error())
+	}
+	return pub
+}
+
+// BaseTag is the WSO2 tag of the base image for this profile's update: the image's own
+// tag without our release.
+func (p *Profile) BaseTag() tags.Tag {
+	t := p.Tag()
+	t.Release = 0
+	return t
+}
+
+// BaseRef is the base image reference, with the tag filled in when the profile gave only
+// a repository.
+func (p *Profile) BaseRef() string {
+	if hasTagOrDigest(p.Base.Image) {
+		return p.Base.Image
+	}
+	return p.Base.Image + ":" + p.BaseTag().String()
+}
+
+// hasTagOrDigest reports whether a reference names more than a repository. A colon only
+// counts after the last slash, because "host:5000/repo" has a port, not a tag.
+func hasTagOrDigest(ref string) bool {
+	if strings.Contains(ref, "@") {
+		return true
+	}
+	return strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":")
+}
+
+// Repository is the target repository, with the name's last element kept under a
+// registry prefix when one is given (--registry).
+func (p *Profile) Repository(registryPrefix string) string {
+	repo := p.Target.Repository
+	if registryPrefix == "" {
+		return repo
+	}
+	last := p.Product
+	if repo != "" {
+		last = path.Base(repo)
+	}
+	return strings.TrimSuffix(registryPrefix, "/") + "/" + last
+}
+
+// BuildPlatforms is what the profile builds: its platforms, or DefaultPlatforms.
+func (p *Profile) BuildPlatforms() []string {
+	if len(p.Platforms) == 0 {
+		return DefaultPlatforms
+	}
+	return p.Platforms
+}
+
+// Digest identifies the profile's content: the sha256 of its canonical JSON after
+// `extends` is resolved. Two files that say the same thing have the same digest.
+func (p *Profile) Digest() string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic("profiles: marshalling a profile: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,481 @@
+package profiles
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/wso2img/wso2img/tags"
+)
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	productRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	osRE      = regexp.MustCompile(`^[a-z]+$`)
+	osVerRE   = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+	digestRE  = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+	hexRE     = regexp.MustCompile(`^[a-f0-9]+$`)
+	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	fprRE     = regexp.MustCompile(`^([A-F0-9]{40}|[A-F0-9]{64})$`)
+)
+
+// ReservedLabelPrefix marks the labels wso2img writes itself; a profile cannot set them.
+const ReservedLabelPrefix = "io.wso2img."
+
+// computedLabels are OCI labels wso2img writes from the build itself, so a profile
+// setting them would lie about the image.
+var computedLabels = []string{
+	"org.opencontainers.image.base.name",
+	"org.opencontainers.image.base.digest",
+	"org.opencontainers.image.created",
+	"org.opencontainers.image.version",
+}
+
+// validator collects problems, locating each at the field it concerns.
+type validator struct {
+	p     *Profile
+	probs []Problem
+}
+
+func (v *validator) add(field, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	prob, written := v.p.pos[field]
+	// Point at the nearest enclosing field that was written ("inputs[2]" for a missing
+	// "inputs[2].sha256").
+	for f := field; !written && f != ""; {
+		f = parentPath(f)
+		prob, written = v.p.pos[f]
+	}
+	if !written && v.p.inherited != "" && inheritable(field) {
+		msg += fmt.Sprintf(" (inherited from %s)", v.p.inherited)
+	}
+	prob.Field, prob.Message = field, msg
+	v.probs = append(v.probs, prob)
+}
+
+// inheritable reports whether a field can come from the extended profile, for messages.
+func inheritable(field string) bool {
+	return !strings.HasPrefix(field, "name") && !strings.HasPrefix(field, "extends")
+}
+
+func parentPath(f string) string {
+	if i := strings.LastIndexAny(f, ".["); i > 0 {
+		return f[:i]
+	}
+	return ""
+}
+
+func validate(p *Profile) []Problem {
+	v := &validator{p: p}
+	v.identity()
+	v.update()
+	v.base()
+	v.target()
+	v.user()
+	v.inputs()
+	v.gpg()
+	v.ports()
+	v.envAndLabels()
+	v.platforms()
+	v.tag()
+	sort.SliceStable(v.probs, func(i, j int) bool {
+		a, b := v.probs[i], v.probs[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	return v.probs
+}
+
+func (v *validator) identity() {
+	p := v.p
+	if !nameRE.MatchString(p.Name) {
+		v.add("name", "%q is not a profile name: lowercase letters, digits, '.', '_' and '-', at most 64", p.Name)
+	}
+	switch {
+	case p.Product == "":
+		v.add("product", "required: the WSO2 product, e.g. wso2is, wso2am, wso2mi")
+	case !productRE.MatchString(p.Product):
+		v.add("product", "%q is not a product name: lowercase letters, digits and '-'", p.Product)
+	}
+	if p.Version == "" {
+		v.add("version", "required: the product version, e.g. 7.1.0")
+	} else if t, err := tags.Parse(p.Version); err != nil || t.Kind != tags.None || t.OS != "" {
+		v.add("version", "%q is not a product version: expected three dotted numbers such as 5.8.0", p.Version)
+	}
+	if p.OS != "" && !osRE.MatchString(p.OS) {
+		v.add("os", "%q is not an OS name: lowercase letters, e.g. alpine (ubuntu carries no tag suffix)", p.OS)
+	}
+	if p.OSVersion != "" {
+		switch {
+		case p.OS == "":
+			v.add("osVersion", "set without os")
+		case p.OS == "ubuntu":
+			v.add("osVersion", "ubuntu images carry no OS suffix, so an OS version cannot appear in the tag")
+		case !osVerRE.MatchString(p.OSVersion):
+			v.add("osVersion", "%q is not an OS version: dotted numbers such as \"3.10\" (quote it in YAML)", p.OSVersion)
+		}
+	}
+	if p.Release < 0 {
+		v.add("release", "%d is negative", p.Release)
+	}
+}
+
+func (v *validator) update() {
+	u := v.p.Update
+	switch {
+	case u.WUM != 0 && u.Level != 0:
+		v.add("update", "set either wum (a WUM timestamp) or level (a U2 update level), not both")
+		return
+	case u.WUM == 0 && u.Level == 0:
+		if _, written := v.p.pos["update.level"]; written {
+			v.add("update.level", "0 is WSO2's floating \"latest level\" tag, not an update: use the level from the pack's updates/config.json")
+		} else {
+			v.add("update", "required: wum (13-digit WUM timestamp) or level (U2 update level)")
+		}
+		return
+	case u.WUM != 0 && len(strconv.FormatInt(u.WUM, 10)) != 13:
+		v.add("update.wum", "%d is not a WUM timestamp: expected 13 digits (milliseconds since 1970), found %d", u.WUM, len(strconv.FormatInt(u.WUM, 10)))
+		return
+	case u.WUM < 0:
+		v.add("update.wum", "%d is negative", u.WUM)
+		return
+	case u.Level < 0 || u.Level > 9999:
+		v.add("update.level", "%d is not a U2 update level: expected 1 to 9999", u.Level)
+		return
+	}
+}
+
+// tag checks that the fields that make up the image's tag form one; it runs last, when
+// each of them is known to be fine on its own, so it only reports how they combine.
+func (v *validator) tag() {
+	if len(v.probs) > 0 {
+		return
+	}
+	if err := v.p.Tag().Validate(); err != nil {
+		v.add("update", "the image tag cannot be formed: %v", err)
+	}
+}
+
+func (v *validator) base() {
+	b := v.p.Base
+	if b.Image == "" {
+		v.add("base.image", "required: the official image to extend, e.g. registry.wso2.com/wso2-is/is")
+		return
+	}
+	ref, err := name.ParseReference(b.Image)
+	if err != nil {
+		v.add("base.image", "%q is not an image reference: %v", b.Image, err)
+		return
+	}
+	if b.Digest != "" && !digestRE.MatchString(b.Digest) {
+		v.add("base.digest", "%q is not a digest: expected sha256: and 64 lowercase hex digits", b.Digest)
+		return
+	}
+	if d, ok := ref.(name.Digest); ok && b.Digest != "" && d.DigestStr() != b.Digest {
+		v.add("base.digest", "%s differs from the digest in base.image (%s)", b.Digest, d.DigestStr())
+	}
+}
+
+func (v *validator) target() {
+	r := v.p.Target.Repository
+	if r == "" {
+		return
+	}
+	if _, err := name.NewRepository(r); err != nil || hasTagOrDigest(r) {
+		v.add("target.repository", "%q is not a repository (no tag or digest): e.g. registry.example.com/acme/wso2is", r)
+	}
+}
+
+func (v *validator) user() {
+	for _, f := range []struct {
+		field string
+		id    int
+	}{{"user.uid", v.p.User.UID}, {"user.gid", v.p.User.GID}} {
+		_, written := v.p.pos[f.field]
+		switch {
+		case f.id == 0 && written:
+			v.add(f.field, "0 is root: WSO2 images run as the product's non-root user (wso2carbon, 802 for IS)")
+		case f.id == 0:
+			v.add(f.field, "required: the product user's numeric id (802 for IS, 10001 for APIM 4.x, 10802 for MI)")
+		case f.id < 0 || f.id > 1<<31-1:
+			v.add(f.field, "%d is out of range: expected 1 to 2147483647", f.id)
+		}
+	}
+	h := v.p.Home
+	if h != "" && (!path.IsAbs(h) || path.Clean(h) != h || h == "/") {
+		v.add("home", "%q is not a product home: expected a clean absolute path such as /home/wso2carbon/wso2is-7.1.0", h)
+	}
+}
+
+// DestPath is where input i lands in the image: an absolute path when the product home
+// is known, else a clean path relative to it. A file whose dest ends in "/" keeps its own
+// name inside that directory; a directory's contents go into dest.
+func (p *Profile) DestPath(i int) string {
+	in := p.Inputs[i]
+	dest := in.Dest
+	if !in.isDir && (strings.HasSuffix(dest, "/") || dest == ".") {
+		dest = path.Join(dest, in.SourceName())
+	}
+	if !path.IsAbs(dest) && p.Home != "" {
+		dest = path.Join(p.Home, dest)
+	}
+	return path.Clean(dest)
+}
+
+// SourceName is the input's own file name: the last element of its URL path or local path.
+func (in Input) SourceName() string {
+	if in.URL != "" {
+		if u, err := url.Parse(in.URL); err == nil {
+			return path.Base(u.Path)
+		}
+		return ""
+	}
+	return filepath.Base(in.Path)
+}
+
+// IsDir reports whether a local input was a directory when the profile was loaded.
+func (in Input) IsDir() bool { return in.isDir }
+
+func (v *validator) inputs() {
+	p := v.p
+	dests := map[string]int{}
+	needGPG := ""
+	for i, in := range p.Inputs {
+		f := fmt.Sprintf("inputs[%d]", i)
+		switch {
+		case in.URL == "" && in.Path == "":
+			v.add(f, "needs a url or a path")
+			continue
+		case in.URL != "" && in.Path != "":
+			v.add(f, "has both url and path: one input is one source")
+			continue
+		}
+		if in.URL != "" {
+			u, err := url.Parse(in.URL)
+			if err != nil || u.Host == "" || u.Scheme == "" {
+				v.add(f+".url", "%q is not a URL", in.URL)
+			}
+			if in.SHA256 == "" && in.SHA512 == "" {
+				v.add(f+".sha256", "a url needs a sha256 (or sha512) checksum: wso2img never adds a download it cannot verify")
+			}
+		}
+		if in.isDir {
+			for _, c := range []struct {
+				field string
+				set   bool
+			}{{"sha256", in.SHA256 != ""}, {"sha512", in.SHA512 != ""}, {"signature", in.Signature != ""}, {"mode", in.Mode != ""}} {
+				if c.set {
+					v.add(f+"."+c.field, "%s is a directory: a %s applies to one file (each file of a directory keeps its own mode and is hashed on its own)", in.Path, c.field)
+				}
+			}
+		}
+		v.checksum(f+".sha256", in.SHA256, 64)
+		v.checksum(f+".sha512", in.SHA512, 128)
+		if in.Signature != "" {
+			needGPG = f + ".signature"
+		}
+		if in.Mode != "" {
+			v.mode(f+".mode", in.Mode)
+		}
+		if in.Dest == "" {
+			v.add(f+".dest", "required: where the input goes, relative to the product home (end with / for a directory)")
+			continue
+		}
+		if !v.dest(f+".dest", in.Dest) {
+			continue
+		}
+		if n := in.SourceName(); !in.isDir && (strings.HasSuffix(in.Dest, "/") || in.Dest == ".") && (n == "" || n == "/" || n == ".") {
+			v.add(f+".dest", "ends in '/' but the source has no file name to keep: name the file in dest")
+			continue
+		}
+		d := p.DestPath(i)
+		if j, dup := dests[d]; dup && !(in.isDir && p.Inputs[j].isDir) {
+			// Two directories may fill one folder; a file may not land where another input does.
+			v.add(f+".dest", "%s is also where inputs[%d] goes", d, j)
+			continue
+		}
+		if !in.isDir && (d == p.Home || d == ".") {
+			v.add(f+".dest", "a file cannot replace the product home: end dest with '/' to put it inside")
+			continue
+		}
+		dests[d] = i
+	}
+	if needGPG != "" && (p.GPG.Keyring == "" || len(p.GPG.Fingerprints) == 0) {
+		v.add(needGPG, "a signature is checked against gpg.keyring and gpg.fingerprints, which are not both set")
+	}
+}
+
+func (v *validator) checksum(field, sum string, hexLen int) {
+	if sum == "" {
+		return
+	}
+	if len(sum) != hexLen || !hexRE.MatchString(strings.ToLower(sum)) {
+		v.add(field, "%q is not a checksum: expected %d hex digits, found %d characters", sum, hexLen, len(sum))
+	}
+}
+
+func (v *validator) mode(field, mode string) {
+	m, err := strconv.ParseUint(mode, 8, 32)
+	switch {
+	case err != nil:
+		v.add(field, "%q is not an octal mode such as \"0640\"", mode)
+	case m&0o7000 != 0:
+		v.add(field, "%s sets setuid, setgid or sticky bits, which wso2img never adds: use a mode up to 0777", mode)
+	case m > 0o777:
+		v.add(field, "%s is out of range: at most 0777", mode)
+	}
+}
+
+// dest checks that a destination stays inside the product home.
+func (v *validator) dest(field, dest string) bool {
+	home := v.p.Home
+	if path.IsAbs(dest) {
+		if home == "" {
+			v.add(field, "%q is absolute but home is not set, so it cannot be checked: set home or make dest relative to it", dest)
+			return false
+		}
+		if c := path.Clean(dest); c != home && !strings.HasPrefix(c, home+"/") {
+			v.add(field, "%q is outside the product home %s: everything wso2img adds goes under it", dest, home)
+			return false
+		}
+		return true
+	}
+	if c := path.Clean(dest); c == ".." || strings.HasPrefix(c, "../") {
+		v.add(field, "%q escapes the product home: '..' may not leave it", dest)
+		return false
+	}
+	return true
+}
+
+func (v *validator) gpg() {
+	g := v.p.GPG
+	if g.Keyring != "" && len(g.Fingerprints) == 0 {
+		v.add("gpg.fingerprints", "required with a keyring: only keys whose fingerprints are pinned here are trusted")
+	}
+	if g.Keyring == "" && len(g.Fingerprints) > 0 {
+		v.add("gpg.keyring", "required with fingerprints: the file holding those public keys")
+	}
+	for i, f := range g.Fingerprints {
+		if !fprRE.MatchString(NormalizeFingerprint(f)) {
+			v.add(fmt.Sprintf("gpg.fingerprints[%d]", i), "%q is not a key fingerprint: expected 40 (v4) or 64 (v6) hex digits", f)
+		}
+	}
+}
+
+// NormalizeFingerprint uppercases a fingerprint and drops the spaces people paste with it.
+func NormalizeFingerprint(f string) string {
+	return strings.ToUpper(strings.ReplaceAll(f, " ", ""))
+}
+
+func (v *validator) ports() {
+	seen := map[int]bool{}
+	for i, port := range v.p.Ports {
+		f := fmt.Sprintf("ports[%d]", i)
+		switch {
+		case port < 1 || port > 65535:
+			v.add(f, "%d is out of range: expected 1 to 65535", port)
+		case seen[port]:
+			v.add(f, "%d is listed twice", port)
+		}
+		seen[port] = true
+	}
+}
+
+func (v *validator) envAndLabels() {
+	for _, k := range sortedKeys(v.p.Env) {
+		f := "env." + k
+		switch {
+		case !envKeyRE.MatchString(k):
+			v.add(f, "%q is not an environment variable name", k)
+		case LooksSecret(k):
+			v.add(f, "looks like a secret: anyone who can pull the image can read its environment; pass secrets at run time (a Kubernetes Secret, say)")
+		}
+	}
+	for _, k := range sortedKeys(v.p.Labels) {
+		f := "labels." + k
+		switch {
+		case k == "" || strings.TrimSpace(k) != k:
+			v.add(f, "%q is not a label key", k)
+		case strings.HasPrefix(k, ReservedLabelPrefix):
+			v.add(f, "labels under %s are written by wso2img", ReservedLabelPrefix)
+		case contains(computedLabels, k):
+			v.add(f, "is computed from the build by wso2img and cannot be set")
+		}
+	}
+}
+
+func (v *validator) platforms() {
+	seen := map[string]bool{}
+	for i, s := range v.p.Platforms {
+		f := fmt.Sprintf("platforms[%d]", i)
+		pl, err := platforms.Parse(s)
+		switch {
+		case err != nil:
+			v.add(f, "%q is not a platform such as linux/amd64: %v", s, err)
+		case pl.OS != "linux":
+			v.add(f, "%q: WSO2 images are linux images", s)
+		case seen[platforms.Format(pl)]:
+			v.add(f, "%q is listed twice", s)
+		}
+		if err == nil {
+			seen[platforms.Format(pl)] = true
+		}
+	}
+}
+
+// secretWords are words of environment variable names (split at '_') that hold secrets,
+// so KEYSTORE_TYPE is fine and DB_PASSWORD is not.
+var secretWords = []string{"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "CREDENTIAL", "CREDENTIALS"}
+
+// secretPairs are two-word parts that hold secrets ("API_KEY", "ACCESS_KEY").
+var secretPairs = []string{"API_KEY", "ACCESS_KEY", "SECRET_KEY", "PRIVATE_KEY", "AUTH_KEY", "SIGNING_KEY"}
+
+// referenceWords end names that point at a secret rather than hold it
+// (KEYSTORE_PASSWORD_FILE, TOKEN_ENDPOINT_URL).
+var referenceWords = []string{"FILE", "PATH", "DIR", "URL", "URI", "ENDPOINT", "NAME", "TYPE", "ALIAS", "HEADER"}
+
+// LooksSecret reports whether an environment variable's name suggests it holds a secret.
+// Profiles may not set such variables, and `wso2img verify` flags images that do.
+func LooksSecret(name string) bool {
+	words := strings.Split(strings.ToUpper(name), "_")
+	if contains(referenceWords, words[len(words)-1]) {
+		return false
+	}
+	for i, w := range words {
+		if contains(secretWords, w) {
+			return true
+		}
+		if i+1 < len(words) && contains(secretPairs, w+"_"+words[i+1]) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
