@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# tools.sh installs and builds what the end-to-end tests, the demo and the benchmarks run:
+# Debian's runc and busybox-static, and bin/buildkitd, bin/buildctl and bin/registry built
+# from the pinned Go modules under tools/. It is what `make tools` runs.
+#
+# Idempotent: a binary is rebuilt only when it is missing or its stamp (bin/.stamp-NAME)
+# no longer matches the version, the go.mod/go.sum of the module it is built from and its
+# build arguments, so a second run takes well under a second. The BuildKit version must
+# equal the root go.mod's, or the script fails.
+#
+# To add a tool, give it a module under tools/ and add one build_tool line at the end.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="$root/bin"
+
+log() { printf 'tools: %s\n' "$*" >&2; }
+die() { printf 'tools: error: %s\n' "$*" >&2; exit 1; }
+
+# apt_install PKG... installs the Debian packages that are not installed yet.
+apt_install() {
+	local missing=() p
+	for p in "$@"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		log "debian packages present: $*"
+		return
+	fi
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if command -v sudo >/dev/null 2>&1; then
+			sudo=(sudo -n)
+		else
+			die "missing Debian packages: ${missing[*]}; not root and no sudo: install them with
+    apt-get update && apt-get install -y --no-install-recommends ${missing[*]}
+then run make tools again"
+		fi
+	fi
+	log "installing debian packages: ${missing[*]}"
+	local aptlog
+	aptlog="$(mktemp)"
+	if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$aptlog" 2>&1; then
+		cat "$aptlog" >&2
+		rm -f "$aptlog"
+		die "installing Debian packages ${missing[*]} failed (output above)"
+	fi
+	rm -f "$aptlog"
+}
+
+# mod_version DIR MODULE prints the version of MODULE that the Go module in DIR requires.
+mod_version() {
+	(cd "$root/$1" && go list -m -f '{{.Version}}' "$2") ||
+		die "cannot read the version of $2 from $1/go.mod"
+}
+
+# build_tool NAME MODULE_DIR PKG VERSION [GO_BUILD_ARGS...] builds package PKG of the Go
+# module in MODULE_DIR (relative to the repository root) into bin/NAME, unless bin/NAME
+# exists and bin/.stamp-NAME records the same VERSION, module go.mod/go.sum and build
+# arguments.
+build_tool() {
+	local name="$1" dir="$2" pkg="$3" version="$4"
+	shift 4
+	local out="$bin/$name" stamp="$bin/.stamp-$name" want
+	want="$version $({ cat "$root/$dir/go.mod" "$root/$dir/go.sum"; printf '%s\n' "$pkg" "$@"; } | sha256sum | cut -c1-16)"
+	if [ -x "$out" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		log "$name $version up to date"
+		return
+	fi
+	log "building $name $version from $dir ($pkg)"
+	mkdir -p "$bin"
+	local start=$SECONDS
+	(cd "$root/$dir" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$out.tmp" "$@" "$pkg") ||
+		{ rm -f "$out.tmp"; die "building $name from $dir failed"; }
+	mv -f "$out.tmp" "$out"
+	printf '%s\n' "$want" >"$stamp"
+	log "built bin/$name in $((SECONDS - start))s"
+}
+
+apt_install runc busybox-static
+
+# BuildKit: the daemon must speak exactly the API version that the root module's client
+# was built against.
+bk="$(mod_version tools/buildkit github.com/moby/buildkit)"
+bk_root="$(mod_version . github.com/moby/buildkit)"
+[ "$bk" = "$bk_root" ] ||
+	die "tools/buildkit/go.mod requires github.com/moby/buildkit $bk but go.mod requires $bk_root; set tools/buildkit to $bk_root (cd tools/buildkit && go get github.com/moby/buildkit@$bk_root && go mod tidy)"
+bk_ldflags="-X github.com/moby/buildkit/version.Version=$bk -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit"
+
+build_tool buildkitd tools/buildkit github.com/moby/buildkit/cmd/buildkitd "$bk" -ldflags "$bk_ldflags" -tags "osusergo netgo static_build seccomp"
+build_tool buildctl tools/buildkit github.com/moby/buildkit/cmd/buildctl "$bk" -ldflags "$bk_ldflags"
+
+reg="$(mod_version tools/registry github.com/distribution/distribution/v3)"
+build_tool registry tools/registry github.com/distribution/distribution/v3/cmd/registry "$reg" -ldflags "-X github.com/distribution/distribution/v3/version.version=$reg"

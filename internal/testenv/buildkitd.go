@@ -1,0 +1,224 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/buildkit/client"
+)
+
+// Buildkitd is a private buildkitd (bin/buildkitd) with the OCI worker (runc) and the
+// overlayfs snapshotter, its state, config and log under Dir.
+type Buildkitd struct {
+	// Addr is the daemon's address, "unix:///…/buildkitd.sock", for BUILDKIT_HOST.
+	Addr string
+	// Dir holds root/ (the daemon's state), buildkitd.toml and the log.
+	Dir string
+	// ConfigFile is the daemon's buildkitd.toml.
+	ConfigFile string
+	// LogFile is the daemon's log.
+	LogFile string
+
+	sockDir   string // a short directory under /tmp for the socket, removed by Close; "" when the socket is in Dir
+	proc      *process
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// buildkitdStartTimeout bounds StartBuildkitd when ctx has no deadline.
+const buildkitdStartTimeout = 60 * time.Second
+
+// maxSocketPath is the longest unix socket path that fits sun_path (108 bytes with the
+// terminating NUL), less a margin.
+const maxSocketPath = 100
+
+// StartBuildkitd starts buildkitd with its state, config and log under dir (created if
+// missing) and returns once it lists a worker. Each of insecureRegistries ("HOST:PORT") is
+// configured as a plain-HTTP, insecure registry. The socket is dir/buildkitd.sock when
+// that path fits a unix socket, else in a short directory under /tmp. ctx bounds the
+// start only; the daemon runs until Close. It needs root and runc (see Need).
+func StartBuildkitd(ctx context.Context, dir string, insecureRegistries []string) (*Buildkitd, error) {
+	bin, err := Bin("buildkitd")
+	if err != nil {
+		return nil, err
+	}
+	runc, err := Bin("runc")
+	if err != nil {
+		return nil, err
+	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(dir, "root")
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("creating the buildkitd directory: %w", err)
+	}
+	b := &Buildkitd{
+		Dir:        dir,
+		ConfigFile: filepath.Join(dir, "buildkitd.toml"),
+		LogFile:    filepath.Join(dir, "buildkitd.log"),
+	}
+	sock := filepath.Join(dir, "buildkitd.sock")
+	if len(sock) > maxSocketPath {
+		if b.sockDir, err = os.MkdirTemp("/tmp", "wso2img-bk-"); err != nil {
+			return nil, fmt.Errorf("creating a socket directory: %w", err)
+		}
+		sock = filepath.Join(b.sockDir, "buildkitd.sock")
+	} else if err := removeStaleSocket(sock); err != nil {
+		return nil, err
+	}
+	b.Addr = "unix://" + sock
+
+	if err := os.WriteFile(b.ConfigFile, []byte(buildkitdConfig(root, runc, filepath.Join(filepath.Dir(sock), "otel.sock"), insecureRegistries)), 0o644); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("writing buildkitd.toml: %w", err)
+	}
+	// The config names runc; $PATH gets its directory too, for helpers found beside it.
+	env := childEnv("PATH=" + filepath.Dir(runc) + string(os.PathListSeparator) + os.Getenv("PATH"))
+	b.proc, err = startProcess("buildkitd", b.LogFile, env, bin,
+		"--config", b.ConfigFile,
+		"--root", root,
+		"--addr", b.Addr,
+		"--oci-worker=true",
+		"--containerd-worker=false",
+	)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, buildkitdStartTimeout)
+		defer cancel()
+	}
+	if err := b.waitReady(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// buildkitdConfig is buildkitd.toml: the OCI worker running the given runc on overlayfs
+// with host networking (no CNI setup needed), CDI off, the trace socket next to the API
+// socket so that two daemons never share one, and the insecure registries.
+func buildkitdConfig(root, runc, otelSocket string, insecureRegistries []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "root = %s\n\n", strconv.Quote(root))
+	fmt.Fprintf(&b, "[otel]\n  socketPath = %s\n\n", strconv.Quote(otelSocket))
+	b.WriteString("[cdi]\n  disabled = true\n\n")
+	fmt.Fprintf(&b, "[worker.oci]\n  enabled = true\n  binary = %s\n  snapshotter = \"overlayfs\"\n  networkMode = \"host\"\n\n", strconv.Quote(runc))
+	b.WriteString("[worker.containerd]\n  enabled = false\n")
+	for _, host := range insecureRegistries {
+		fmt.Fprintf(&b, "\n[registry.%s]\n  http = true\n  insecure = true\n", strconv.Quote(host))
+	}
+	return b.String()
+}
+
+// removeStaleSocket removes a socket file that no daemon answers on (left by a killed
+// buildkitd), and refuses to start a second daemon on a socket that is in use.
+func removeStaleSocket(sock string) error {
+	if _, err := os.Lstat(sock); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("a daemon already listens on %s: stop it first", sock)
+	}
+	if err := os.Remove(sock); err != nil {
+		return fmt.Errorf("removing the stale socket: %w", err)
+	}
+	return nil
+}
+
+// waitReady waits until the daemon lists at least one worker.
+func (b *Buildkitd) waitReady(ctx context.Context) error {
+	var c *client.Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	var lastErr error
+	for {
+		if err := b.proc.exitError(); err != nil {
+			return fmt.Errorf("starting buildkitd: %w", err)
+		}
+		if c == nil {
+			c, lastErr = client.New(ctx, b.Addr)
+		}
+		if c != nil {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			var ws []*client.WorkerInfo
+			ws, lastErr = c.ListWorkers(cctx)
+			cancel()
+			if lastErr == nil && len(ws) > 0 {
+				return nil
+			}
+			if lastErr == nil {
+				lastErr = errors.New("no workers yet")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for buildkitd on %s: %w (last: %v); last lines of %s:\n%s", b.Addr, ctx.Err(), lastErr, b.LogFile, Tail(b.LogFile, 30))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Client connects to the daemon; the caller closes the client.
+func (b *Buildkitd) Client(ctx context.Context) (*client.Client, error) {
+	c, err := client.New(ctx, b.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to buildkitd at %s: %w", b.Addr, err)
+	}
+	return c, nil
+}
+
+// Prune drops all of the daemon's build cache (PruneAll), so that the next build starts
+// from nothing: for tests that prove a build is reproducible.
+func (b *Buildkitd) Prune(ctx context.Context) error {
+	c, err := b.Client(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Prune(ctx, nil, client.PruneAll); err != nil {
+		return fmt.Errorf("pruning the buildkitd cache: %w", err)
+	}
+	return nil
+}
+
+// LogTail returns the last n lines of the daemon's log.
+func (b *Buildkitd) LogTail(n int) string { return Tail(b.LogFile, n) }
+
+// Close stops the daemon (SIGTERM, then kill after 20 s), unmounts whatever it left
+// mounted under Dir, and removes the socket directory it made under /tmp. State and log
+// stay in Dir. It is safe to call more than once.
+func (b *Buildkitd) Close() error {
+	b.closeOnce.Do(func() {
+		if b.proc != nil {
+			b.proc.stop(20 * time.Second)
+		}
+		var errs []error
+		if err := unmountUnder(b.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("unmounting under %s: %w", b.Dir, err))
+		}
+		if b.sockDir != "" {
+			if err := os.RemoveAll(b.sockDir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		b.closeErr = errors.Join(errs...)
+	})
+	return b.closeErr
+}
