@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/moby/buildkit/client"
+
+	"github.com/wso2img/wso2img/build/buildkitd"
 )
 
 // Buildkitd is a private buildkitd (bin/buildkitd) with the OCI worker (runc) and the
@@ -73,24 +72,18 @@ func StartBuildkitd(ctx context.Context, dir string, insecureRegistries []string
 			return nil, fmt.Errorf("creating a socket directory: %w", err)
 		}
 		sock = filepath.Join(b.sockDir, "buildkitd.sock")
-	} else if err := removeStaleSocket(sock); err != nil {
+	} else if err := buildkitd.RemoveStaleSocket(sock); err != nil {
 		return nil, err
 	}
 	b.Addr = "unix://" + sock
 
-	if err := os.WriteFile(b.ConfigFile, []byte(buildkitdConfig(root, runc, filepath.Join(filepath.Dir(sock), "otel.sock"), insecureRegistries)), 0o644); err != nil {
+	if err := os.WriteFile(b.ConfigFile, []byte(buildkitd.Config(root, runc, filepath.Join(filepath.Dir(sock), "otel.sock"), insecureRegistries)), 0o644); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("writing buildkitd.toml: %w", err)
 	}
 	// The config names runc; $PATH gets its directory too, for helpers found beside it.
 	env := childEnv("PATH=" + filepath.Dir(runc) + string(os.PathListSeparator) + os.Getenv("PATH"))
-	b.proc, err = startProcess("buildkitd", b.LogFile, env, bin,
-		"--config", b.ConfigFile,
-		"--root", root,
-		"--addr", b.Addr,
-		"--oci-worker=true",
-		"--containerd-worker=false",
-	)
+	b.proc, err = startProcess("buildkitd", b.LogFile, env, bin, buildkitd.Args(b.ConfigFile, root, b.Addr)...)
 	if err != nil {
 		b.Close()
 		return nil, err
@@ -107,72 +100,12 @@ func StartBuildkitd(ctx context.Context, dir string, insecureRegistries []string
 	return b, nil
 }
 
-// buildkitdConfig is buildkitd.toml: the OCI worker running the given runc on overlayfs
-// with host networking (no CNI setup needed), CDI off, the trace socket next to the API
-// socket so that two daemons never share one, and the insecure registries.
-func buildkitdConfig(root, runc, otelSocket string, insecureRegistries []string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "root = %s\n\n", strconv.Quote(root))
-	fmt.Fprintf(&b, "[otel]\n  socketPath = %s\n\n", strconv.Quote(otelSocket))
-	b.WriteString("[cdi]\n  disabled = true\n\n")
-	fmt.Fprintf(&b, "[worker.oci]\n  enabled = true\n  binary = %s\n  snapshotter = \"overlayfs\"\n  networkMode = \"host\"\n\n", strconv.Quote(runc))
-	b.WriteString("[worker.containerd]\n  enabled = false\n")
-	for _, host := range insecureRegistries {
-		fmt.Fprintf(&b, "\n[registry.%s]\n  http = true\n  insecure = true\n", strconv.Quote(host))
-	}
-	return b.String()
-}
-
-// removeStaleSocket removes a socket file that no daemon answers on (left by a killed
-// buildkitd), and refuses to start a second daemon on a socket that is in use.
-func removeStaleSocket(sock string) error {
-	if _, err := os.Lstat(sock); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("a daemon already listens on %s: stop it first", sock)
-	}
-	if err := os.Remove(sock); err != nil {
-		return fmt.Errorf("removing the stale socket: %w", err)
+// waitReady waits until the daemon lists a worker.
+func (b *Buildkitd) waitReady(ctx context.Context) error {
+	if err := buildkitd.WaitReady(ctx, b.Addr, b.proc.exitError); err != nil {
+		return fmt.Errorf("%w; last lines of %s:\n%s", err, b.LogFile, Tail(b.LogFile, 30))
 	}
 	return nil
-}
-
-// waitReady waits until the daemon lists at least one worker.
-func (b *Buildkitd) waitReady(ctx context.Context) error {
-	var c *client.Client
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
-	var lastErr error
-	for {
-		if err := b.proc.exitError(); err != nil {
-			return fmt.Errorf("starting buildkitd: %w", err)
-		}
-		if c == nil {
-			c, lastErr = client.New(ctx, b.Addr)
-		}
-		if c != nil {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			var ws []*client.WorkerInfo
-			ws, lastErr = c.ListWorkers(cctx)
-			cancel()
-			if lastErr == nil && len(ws) > 0 {
-				return nil
-			}
-			if lastErr == nil {
-				lastErr = errors.New("no workers yet")
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for buildkitd on %s: %w (last: %v); last lines of %s:\n%s", b.Addr, ctx.Err(), lastErr, b.LogFile, Tail(b.LogFile, 30))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // Client connects to the daemon; the caller closes the client.

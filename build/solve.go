@@ -1,0 +1,226 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/containerd/platforms"
+	"github.com/docker/cli/cli/config"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/tonistiigi/fsutil"
+)
+
+// Output says where a build goes.
+type Output struct {
+	// Kind is "registry" (push to the plan's repository), "oci" (an OCI layout folder)
+	// or "tar" (an OCI archive file).
+	Kind string
+	// Path is the folder or file for "oci" and "tar".
+	Path string
+}
+
+// ParseOutput reads --output: "registry" (or ""), "oci:DIR" or "tar:FILE".
+func ParseOutput(s string) (Output, error) {
+	switch kind, p, _ := strings.Cut(s, ":"); kind {
+	case "", "registry":
+		return Output{Kind: "registry"}, nil
+	case "oci", "tar":
+		if p == "" {
+			return Output{}, fmt.Errorf("--output %s needs a path: %s:PATH", kind, kind)
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return Output{}, err
+		}
+		return Output{Kind: kind, Path: abs}, nil
+	default:
+		return Output{}, fmt.Errorf("--output %q: expected registry, oci:DIR or tar:FILE", s)
+	}
+}
+
+// solver runs builds on one BuildKit daemon, multiplexing every solve's progress into
+// one status channel so that one display can draw concurrent builds.
+type solver struct {
+	c        *client.Client
+	status   chan<- *client.SolveStatus
+	forwards sync.WaitGroup
+}
+
+// export describes what one solve does with its result.
+type export struct {
+	entry client.ExportEntry
+	// close is called once the solve has returned (an output file).
+	close func() error
+}
+
+// exportAttrs are the attributes common to every image export: OCI media types,
+// timestamps rewritten to the update's time (reproducible), and the base annotations.
+func exportAttrs(plan *Plan) map[string]string {
+	a := map[string]string{
+		"oci-mediatypes":    "true",
+		"rewrite-timestamp": "true",
+		"source-date-epoch": strconv.FormatInt(plan.Created.Unix(), 10),
+	}
+	for _, k := range []string{LabelBaseName, LabelBaseDigest} {
+		a["annotation."+k] = plan.ImageLabels()[k]
+	}
+	return a
+}
+
+// registryExport pushes by digest only: no tag is written by BuildKit. push=false
+// computes the digest without pushing anything.
+func registryExport(plan *Plan, push, insecure bool) export {
+	a := exportAttrs(plan)
+	a["push"] = strconv.FormatBool(push)
+	if push {
+		a["name"] = plan.Repository
+		a["push-by-digest"] = "true"
+		if insecure {
+			a["registry.insecure"] = "true"
+		}
+	}
+	return export{entry: client.ExportEntry{Type: client.ExporterImage, Attrs: a}}
+}
+
+// localExport writes an OCI layout folder or archive.
+func localExport(plan *Plan, out Output) (export, error) {
+	a := exportAttrs(plan)
+	name := plan.Repository
+	if name == "" {
+		name = plan.Profile.Name
+	}
+	a["name"] = name + ":" + plan.Tags[0].Tag
+	if out.Kind == "oci" {
+		a["tar"] = "false"
+		return export{entry: client.ExportEntry{Type: client.ExporterOCI, Attrs: a, OutputDir: out.Path}}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(out.Path), 0o755); err != nil {
+		return export{}, err
+	}
+	f, err := os.Create(out.Path)
+	if err != nil {
+		return export{}, err
+	}
+	return export{
+		entry: client.ExportEntry{Type: client.ExporterOCI, Attrs: a, Output: func(map[string]string) (io.WriteCloser, error) { return nopCloser{f}, nil }},
+		close: f.Close,
+	}, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// solve builds the plan's image for every platform and exports it once; it returns the
+// exported image's (or index's) digest.
+func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, error) {
+	layer := NewLayer(plan)
+	mounts := map[string]fsutil.FS{}
+	for name, dir := range layer.Locals {
+		fs, err := fsutil.NewFS(dir)
+		if err != nil {
+			return "", fmt.Errorf("profile %q: reading %s: %w", plan.Profile.Name, dir, err)
+		}
+		mounts[name] = fs
+	}
+	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
+	opt := client.SolveOpt{
+		Exports:     []client.ExportEntry{ex.entry},
+		LocalMounts: mounts,
+		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(dockerConfig),
+		})},
+	}
+
+	ch := make(chan *client.SolveStatus)
+	s.forwards.Add(1)
+	go func() {
+		defer s.forwards.Done()
+		for st := range ch {
+			if s.status != nil {
+				s.status <- st
+			}
+		}
+	}()
+	resp, err := s.c.Build(ctx, opt, "wso2img", func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
+		return buildResult(ctx, c, plan, layer)
+	}, ch)
+	if ex.close != nil {
+		if cerr := ex.close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("profile %q: building on BuildKit: %w", plan.Profile.Name, err)
+	}
+	digest := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
+	if digest == "" {
+		return "", fmt.Errorf("profile %q: BuildKit returned no image digest", plan.Profile.Name)
+	}
+	return digest, nil
+}
+
+// buildResult solves each platform's image and attaches its config (and the base's,
+// which lets the exporter leave the base layers untouched when it rewrites timestamps).
+func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer) (*gateway.Result, error) {
+	res := gateway.NewResult()
+	multi := len(plan.Platforms) > 1
+	var exp exptypes.Platforms
+	for _, pl := range plan.Platforms {
+		p := platforms.MustParse(pl)
+		def, err := layer.Image(plan, pl).Marshal(ctx, llb.Platform(p))
+		if err != nil {
+			return nil, fmt.Errorf("marshalling the build for %s: %w", pl, err)
+		}
+		r, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB()})
+		if err != nil {
+			return nil, err
+		}
+		ref, err := r.SingleRef()
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := ImageConfig(plan, pl)
+		if err != nil {
+			return nil, err
+		}
+		cfgJSON, err := json.Marshal(cfg)
+		if err != nil {
+			return nil, err
+		}
+		baseJSON, err := json.Marshal(plan.Configs[pl])
+		if err != nil {
+			return nil, err
+		}
+		if !multi {
+			res.SetRef(ref)
+			res.AddMeta(exptypes.ExporterImageConfigKey, cfgJSON)
+			res.AddMeta(exptypes.ExporterImageBaseConfigKey, baseJSON)
+			continue
+		}
+		res.AddRef(pl, ref)
+		res.AddMeta(exptypes.ExporterImageConfigKey+"/"+pl, cfgJSON)
+		res.AddMeta(exptypes.ExporterImageBaseConfigKey+"/"+pl, baseJSON)
+		exp.Platforms = append(exp.Platforms, exptypes.Platform{ID: pl, Platform: p})
+	}
+	if multi {
+		dt, err := json.Marshal(exp)
+		if err != nil {
+			return nil, err
+		}
+		res.AddMeta(exptypes.ExporterPlatformsKey, dt)
+	}
+	return res, nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wso2img/wso2img/build"
+	"github.com/wso2img/wso2img/build/inputs"
+	"github.com/wso2img/wso2img/internal/registry"
+	"github.com/wso2img/wso2img/internal/version"
+	"github.com/wso2img/wso2img/profiles"
+)
+
+// registryOptions say how to reach registries.
+type registryOptions struct {
+	// Insecure hosts are spoken to over plain HTTP.
+	Insecure []string
+	// Mirrors rewrite base references, FROM=TO.
+	Mirrors []string
+}
+
+func (o *registryOptions) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVar(&o.Insecure, "insecure-registry", nil, "registry `HOST[:PORT]` to reach over plain HTTP (loopback registries in tests and demos); repeatable")
+	cmd.Flags().StringSliceVar(&o.Mirrors, "mirror", nil, "pull bases from a mirror: `FROM=TO` replaces the reference prefix FROM (docker.wso2.com) with TO (registry.acme.com/mirror); repeatable")
+}
+
+func (o *registryOptions) options() (registry.Options, error) {
+	ro := registry.Options{Insecure: o.Insecure, UserAgent: version.UserAgent()}
+	for _, m := range o.Mirrors {
+		mm, err := registry.ParseMirror(m)
+		if err != nil {
+			return ro, usageError{err}
+		}
+		ro.Mirrors = append(ro.Mirrors, mm)
+	}
+	return ro, nil
+}
+
+// inputOptions say how inputs are fetched.
+type inputOptions struct {
+	CAFile   string
+	CacheDir string
+}
+
+func (o *inputOptions) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.CAFile, "ca-file", "", "extra PEM CA bundle trusted for HTTPS inputs (corporate mirrors); SSL_CERT_FILE is honoured too")
+	cmd.Flags().StringVar(&o.CacheDir, "cache-dir", "", "download cache (default $XDG_CACHE_HOME/wso2img)")
+}
+
+// targetOptions say where images go.
+type targetOptions struct {
+	Registry string
+}
+
+func (o *targetOptions) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.Registry, "registry", "", "push under this `PREFIX` instead of each profile's target.repository, keeping the repository's last element (127.0.0.1:5000/acme → 127.0.0.1:5000/acme/wso2is)")
+}
+
+// buildOptions assembles build.Options from the option groups.
+func buildOptions(r *registryOptions, in *inputOptions, t *targetOptions, log io.Writer) (build.Options, error) {
+	ro, err := r.options()
+	if err != nil {
+		return build.Options{}, err
+	}
+	return build.Options{
+		Registry:       ro,
+		Inputs:         inputs.Options{CAFile: in.CAFile, CacheDir: in.CacheDir, UserAgent: version.UserAgent(), Log: log},
+		RegistryPrefix: t.Registry,
+		Log:            log,
+	}, nil
+}
+
+// loadProfiles loads every profile named on the command line, reporting all that fail.
+func loadProfiles(args []string) ([]*profiles.Profile, error) {
+	var out []*profiles.Profile
+	var errs []error
+	for _, a := range args {
+		p, err := profiles.Load(a)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, p)
+	}
+	if len(errs) > 0 {
+		return nil, build.JoinErrors(errs)
+	}
+	return out, nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/wso2img/wso2img/internal/version"
+)
+
+// envVars are the environment variables wso2img reads besides WSO2IMG_<FLAG>, declared
+// once so that help and README agree.
+var envVars = []struct{ name, help string }{
+	{"WSO2IMG_<FLAG>", "any flag, upper-cased with '-' as '_' (WSO2IMG_INSECURE_REGISTRY=127.0.0.1:5000)"},
+	{"BUILDKIT_HOST", "BuildKit daemon address, like --buildkit-host"},
+	{"SSL_CERT_FILE", "CA bundle trusted for HTTPS inputs, in addition to --ca-file"},
+	{"DOCKER_CONFIG", "folder of the docker config.json holding registry credentials"},
+	{"XDG_CACHE_HOME", "the download cache lives in $XDG_CACHE_HOME/wso2img"},
+	{"XDG_CONFIG_HOME", "wso2img.yaml is also looked for in $XDG_CONFIG_HOME/wso2img"},
+}
+
+func newRoot() *cobra.Command {
+	var configFile string
+	root := &cobra.Command{
+		Use:   "wso2img",
+		Short: "Build verified, signed extensions of the official WSO2 images",
+		Long: `wso2img builds extended WSO2 images (Identity Server, API Manager, Micro Integrator…)
+on the official WSO2 base images through BuildKit. It pins the base by digest, verifies
+every input (HTTPS, checksum, GPG signature), adds them as one layer owned by the
+product's non-root user, tags by the WSO2 scheme, and pushes by digest before tagging.
+
+Settings come from flags, then WSO2IMG_<FLAG> environment variables, then the config
+file wso2img.yaml (current folder, or $XDG_CONFIG_HOME/wso2img), whose keys are the
+flag names.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return bindConfig(cmd, configFile)
+		},
+	}
+	root.PersistentFlags().StringVar(&configFile, "config", "", "config file (default: ./wso2img.yaml, then $XDG_CONFIG_HOME/wso2img/wso2img.yaml)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + envHelp() + "\n\n" + exitCodesHelp + "\n")
+	root.Version = version.String()
+
+	addBuild(root)
+	addPlan(root)
+	addProfiles(root)
+	addVersion(root)
+	return root
+}
+
+func envHelp() string {
+	var b strings.Builder
+	b.WriteString("Environment:")
+	for _, e := range envVars {
+		fmt.Fprintf(&b, "\n  %-16s %s", e.name, e.help)
+	}
+	return b.String()
+}
+
+// argsAtLeast is cobra.MinimumNArgs whose error is a usage error (exit 2).
+func argsAtLeast(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError{fmt.Errorf("%s needs at least %d %s (see %s --help)", cmd.CommandPath(), n, what, cmd.CommandPath())}
+		}
+		return nil
+	}
+}
+
+// bindConfig fills every flag the user did not set from WSO2IMG_* variables and the
+// config file, the way ko does it: flags win, then the environment, then the file.
+func bindConfig(cmd *cobra.Command, configFile string) error {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if configFile != "" {
+		v.SetConfigFile(configFile)
+	} else {
+		v.SetConfigName("wso2img")
+		v.AddConfigPath(".")
+		if dir, err := os.UserConfigDir(); err == nil {
+			v.AddConfigPath(filepath.Join(dir, "wso2img"))
+		}
+	}
+	v.SetEnvPrefix("WSO2IMG")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	if err := v.BindEnv("buildkit-host", "WSO2IMG_BUILDKIT_HOST", "BUILDKIT_HOST"); err != nil {
+		return err
+	}
+	if err := v.ReadInConfig(); err != nil {
+		var notFound viper.ConfigFileNotFoundError
+		if configFile != "" || !errors.As(err, &notFound) {
+			return usageError{fmt.Errorf("reading config file: %w", err)}
+		}
+	}
+	var errs []error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" || f.Name == "help" || !v.IsSet(f.Name) {
+			return
+		}
+		val := v.Get(f.Name)
+		var s string
+		switch x := val.(type) {
+		case []any:
+			parts := make([]string, len(x))
+			for i, p := range x {
+				parts[i] = fmt.Sprint(p)
+			}
+			s = strings.Join(parts, ",")
+		case []string:
+			s = strings.Join(x, ",")
+		default:
+			s = fmt.Sprint(x)
+		}
+		if err := f.Value.Set(s); err != nil {
+			errs = append(errs, fmt.Errorf("setting %s from the environment or config file (%q): %w", f.Name, s, err))
+		}
+	})
+	if len(errs) > 0 {
+		return usageError{errors.Join(errs...)}
+	}
+	return nil
+}
