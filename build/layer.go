@@ -1,6 +1,8 @@
 package build
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -63,7 +65,7 @@ func NewLayer(plan *Plan) Layer {
 	for i, folder := range folders {
 		name := fmt.Sprintf("files-%d", i)
 		sources[folder] = llb.Local(name, llb.IncludePatterns(dedupe(includes[folder])), llb.SharedKeyHint(name),
-			llb.WithCustomNamef("inputs from %s", folder))
+			localID(folder), llb.WithCustomNamef("inputs from %s", folder))
 		l.Locals[name] = folder
 	}
 
@@ -71,7 +73,7 @@ func NewLayer(plan *Plan) Layer {
 		if in.Dir {
 			name := fmt.Sprintf("dir-%d", i)
 			l.Locals[name] = in.Local
-			src := llb.Local(name, llb.SharedKeyHint(name), llb.WithCustomNamef("inputs[%d] %s", i, in.Local))
+			src := llb.Local(name, llb.SharedKeyHint(name), localID(in.Local), llb.WithCustomNamef("inputs[%d] %s", i, in.Local))
 			a.copy(src, "/", in.Dest, &llb.CopyInfo{
 				CopyDirContentsOnly: true,
 				Mode:                &llb.ChmodOpt{ModeStr: clearSpecialBits},
@@ -168,6 +170,14 @@ func ownedByUser(dir, home string) bool {
 		return true
 	}
 	return strings.HasPrefix(home, dir+"/") && strings.Count(dir, "/") >= 2
+}
+
+// localID names a host folder for BuildKit's file-transfer cache. It is derived from the
+// folder rather than random, so that the same plan marshals to the same graph and a
+// rebuild re-sends only what changed.
+func localID(folder string) llb.ConstraintsOpt {
+	sum := sha256.Sum256([]byte(folder))
+	return llb.LocalUniqueID("wso2img-" + hex.EncodeToString(sum[:12]))
 }
 
 func dedupe(s []string) []string {
