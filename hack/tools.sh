@@ -80,7 +80,7 @@ build_tool() {
 	log "built bin/$name in $((SECONDS - start))s"
 }
 
-apt_install runc busybox-static
+apt_install runc busybox-static openssl
 
 # BuildKit: the daemon must speak exactly the API version that the root module's client
 # was built against.

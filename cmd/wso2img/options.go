@@ -57,8 +57,9 @@ func (o *targetOptions) AddFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.Registry, "registry", "", "push under this `PREFIX` instead of each profile's target.repository, keeping the repository's last element (127.0.0.1:5000/acme → 127.0.0.1:5000/acme/wso2is)")
 }
 
-// buildOptions assembles build.Options from the option groups.
-func buildOptions(r *registryOptions, in *inputOptions, t *targetOptions, log io.Writer) (build.Options, error) {
+// buildOptions assembles build.Options from the option groups; log lines go to log.
+func buildOptions(r *registryOptions, in *inputOptions, t *targetOptions, w io.Writer) (build.Options, error) {
+	log := prefixed{w}
 	ro, err := r.options()
 	if err != nil {
 		return build.Options{}, err
@@ -87,4 +88,15 @@ func loadProfiles(args []string) ([]*profiles.Profile, error) {
 		return nil, build.JoinErrors(errs)
 	}
 	return out, nil
+}
+
+// prefixed marks each log line as wso2img's, so that it stands out among BuildKit's
+// progress on stderr. The packages write whole lines.
+type prefixed struct{ w io.Writer }
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte("wso2img: "), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
