@@ -102,6 +102,12 @@ func private(ctx context.Context, o Options) (*client.Client, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
+	// Two runs starting at once must not start two daemons on one state folder.
+	unlock, err := lock(filepath.Join(dir, "lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	sock := SocketPath(dir)
 	addr := "unix://" + sock
 	conf := Config(filepath.Join(dir, "root"), runc, filepath.Join(filepath.Dir(sock), "otel.sock"), o.Insecure)
@@ -115,7 +121,7 @@ func private(ctx context.Context, o Options) (*client.Client, error) {
 		}
 		c.Close()
 		logf(o.Log, "restarting wso2img's buildkitd in %s with a new configuration", dir)
-		stop(dir)
+		Stop(dir)
 	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("no BuildKit daemon answers, and starting wso2img's own needs root: run as root, or start buildkitd (rootless: buildkitd-rootless.sh) and pass --buildkit-host")
@@ -164,8 +170,24 @@ func private(ctx context.Context, o Options) (*client.Client, error) {
 	return dial(ctx, addr, 10*time.Second)
 }
 
-// stop ends the private daemon recorded in dir.
-func stop(dir string) {
+// lock takes an exclusive lock on file, waiting for it.
+func lock(file string) (func(), error) {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", file, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// Stop ends the private daemon kept in dir, if one runs.
+func Stop(dir string) {
 	b, err := os.ReadFile(filepath.Join(dir, "buildkitd.pid"))
 	if err != nil {
 		return

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -423,5 +424,47 @@ func TestBuildLocalOutput(t *testing.T) {
 	}
 	if fi, err := os.Stat(tarFile); err != nil || fi.Size() == 0 {
 		t.Errorf("--output tar: wrote %v, %v", fi, err)
+	}
+}
+
+// TestBuildRegistryAuth: credentials come from the docker config, for BuildKit (pull of
+// the base, push) and for go-containerregistry (resolve, tag) alike.
+func TestBuildRegistryAuth(t *testing.T) {
+	testenv.Need(t, "registry", "buildkitd")
+	ctx := context.Background()
+	reg, err := testenv.StartRegistry(ctx, t.TempDir(), testenv.WithBasicAuth("acme", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	bk, err := testenv.StartBuildkitd(ctx, t.TempDir(), []string{reg.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bk.Close() })
+
+	dockerConfig := func(auth string) {
+		dir := t.TempDir()
+		cfg := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, reg.Host, base64.StdEncoding.EncodeToString([]byte(auth)))
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("DOCKER_CONFIG", dir)
+	}
+	dockerConfig("acme:s3cret")
+	w := newWorld(t, reg)
+	w.pushIS58()
+	w.file("conf/deployment.toml", "x = 1\n", 0o644)
+	file := w.profile("p.yaml", "extends: wso2is-5.8.0-alpine\nupdate: {wum: 1565855673150}\ninputs:\n  - {path: conf/deployment.toml, dest: repository/conf/deployment.toml}\n")
+
+	r, out := w.build(t, bk, w.prefix+"/out", file)
+	if r.code != 0 || len(out) != 1 || !out[0].Pushed {
+		t.Fatalf("with credentials: exit %d %+v\n%s", r.code, out, r.stderr)
+	}
+
+	dockerConfig("acme:wrong")
+	r, _ = w.build(t, bk, w.prefix+"/out2", file)
+	if r.code != 1 || !strings.Contains(strings.ToLower(r.stderr), "unauthorized") {
+		t.Errorf("with wrong credentials: exit %d, want 1 and the registry's refusal:\n%s", r.code, r.stderr)
 	}
 }

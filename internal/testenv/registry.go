@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Registry is a CNCF distribution registry (bin/registry) serving plain HTTP on
@@ -29,8 +31,20 @@ type Registry struct {
 	// LogFile is the registry's log: JSON lines, one "response completed" entry a request.
 	LogFile string
 
+	// User and Password are the credentials the registry requires, when it requires any.
+	User, Password string
+
 	proc      *process
 	closeOnce sync.Once
+}
+
+// RegistryOption changes how StartRegistry configures the registry.
+type RegistryOption func(*Registry)
+
+// WithBasicAuth makes the registry require HTTP basic auth with user and password
+// (htpasswd, bcrypt), for tests of credentials taken from the docker config.
+func WithBasicAuth(user, password string) RegistryOption {
+	return func(r *Registry) { r.User, r.Password = user, password }
 }
 
 // registryStartTimeout bounds StartRegistry when ctx has no deadline.
@@ -39,7 +53,7 @@ const registryStartTimeout = 30 * time.Second
 // StartRegistry starts a registry on a free port of 127.0.0.1 with its storage, config
 // and log under dir (created if missing), and returns once GET /v2/ answers. ctx bounds
 // the start only; the registry runs until Close.
-func StartRegistry(ctx context.Context, dir string) (*Registry, error) {
+func StartRegistry(ctx context.Context, dir string, opts ...RegistryOption) (*Registry, error) {
 	bin, err := Bin("registry")
 	if err != nil {
 		return nil, err
@@ -59,7 +73,7 @@ func StartRegistry(ctx context.Context, dir string) (*Registry, error) {
 	// The free port is found by binding and closing it, so another process may take it
 	// before the registry binds it: retry with a new port when that happens.
 	for attempt := 1; ; attempt++ {
-		r, err := startRegistryOnce(ctx, bin, dir)
+		r, err := startRegistryOnce(ctx, bin, dir, opts)
 		if err == nil || !errors.Is(err, errPortTaken) || attempt == 5 {
 			return r, err
 		}
@@ -68,7 +82,7 @@ func StartRegistry(ctx context.Context, dir string) (*Registry, error) {
 
 var errPortTaken = errors.New("port already in use")
 
-func startRegistryOnce(ctx context.Context, bin, dir string) (*Registry, error) {
+func startRegistryOnce(ctx context.Context, bin, dir string, opts []RegistryOption) (*Registry, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -79,7 +93,22 @@ func startRegistryOnce(ctx context.Context, bin, dir string) (*Registry, error) 
 		ConfigFile: filepath.Join(dir, "config.yml"),
 		LogFile:    filepath.Join(dir, "registry.log"),
 	}
-	if err := os.WriteFile(r.ConfigFile, []byte(registryConfig(r.Host, filepath.Join(dir, "storage"))), 0o644); err != nil {
+	for _, o := range opts {
+		o(r)
+	}
+	config := registryConfig(r.Host, filepath.Join(dir, "storage"))
+	if r.User != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+		if err != nil {
+			return nil, err
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(r.User+":"+string(hash)+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		config += fmt.Sprintf("auth:\n  htpasswd:\n    realm: wso2img-testenv\n    path: %q\n", htpasswd)
+	}
+	if err := os.WriteFile(r.ConfigFile, []byte(config), 0o644); err != nil {
 		return nil, fmt.Errorf("writing the registry config: %w", err)
 	}
 	// No traces: the registry would otherwise try to export them to an OTLP collector.
@@ -149,7 +178,8 @@ func (r *Registry) waitReady(ctx context.Context) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.Host+"/v2/", nil)
 			if resp, err := client.Do(req); err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
+				// A registry that requires auth answers 401 once it is up.
+				if resp.StatusCode == http.StatusOK || (r.User != "" && resp.StatusCode == http.StatusUnauthorized) {
 					return nil
 				}
 			}
