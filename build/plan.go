@@ -100,6 +100,8 @@ type Base struct {
 	Platforms []string `json:"platforms"`
 	// Index says whether the digest names an image index.
 	Index bool `json:"index"`
+	// Mirrored says whether Pull is a mirror of Ref's repository.
+	Mirrored bool `json:"mirrored,omitempty"`
 }
 
 // Input is a verified input and where it lands.
@@ -183,7 +185,7 @@ func (p *Planner) specs(prof *profiles.Profile) ([]inputs.Spec, error) {
 // the base's layers are never downloaded.
 func (p *Planner) resolveBase(ctx context.Context, prof *profiles.Profile, plan *Plan) error {
 	ref := prof.BaseRef()
-	pull, _ := p.opts.Registry.Mirrored(ref)
+	pull, mirrored := p.opts.Registry.Mirrored(ref)
 	r, err := p.opts.Registry.ParseReference(pull)
 	if err != nil {
 		return fmt.Errorf("profile %q: base %s: %w", prof.Name, pull, err)
@@ -197,7 +199,7 @@ func (p *Planner) resolveBase(ctx context.Context, prof *profiles.Profile, plan 
 		return &inputs.VerifyError{Profile: prof.Name, Field: "base.digest", Source: pull, What: "base digest",
 			Expected: prof.Base.Digest, Found: digest}
 	}
-	plan.Base = Base{Ref: ref, Pull: r.Context().Digest(digest).String(), Digest: digest}
+	plan.Base = Base{Ref: ref, Pull: r.Context().Digest(digest).String(), Digest: digest, Mirrored: mirrored}
 	plan.Configs = map[string]*v1.ConfigFile{}
 
 	images := map[string]v1.Image{}

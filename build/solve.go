@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/platforms"
 	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -135,7 +136,7 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 		}
 		mounts[name] = fs
 	}
-	dockerConfig := config.LoadDefaultConfigFile(io.Discard)
+	dockerConfig := loadDockerConfig()
 	opt := client.SolveOpt{
 		Exports:     []client.ExportEntry{ex.entry},
 		LocalMounts: mounts,
@@ -223,4 +224,16 @@ func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer)
 		res.AddMeta(exptypes.ExporterPlatformsKey, dt)
 	}
 	return res, nil
+}
+
+// loadDockerConfig reads the docker config that holds registry credentials: from
+// $DOCKER_CONFIG as it is now (the docker library reads that variable only once per
+// process), else from ~/.docker.
+func loadDockerConfig() *configfile.ConfigFile {
+	if dir := os.Getenv("DOCKER_CONFIG"); dir != "" {
+		if cf, err := config.Load(dir); err == nil {
+			return cf
+		}
+	}
+	return config.LoadDefaultConfigFile(io.Discard)
 }

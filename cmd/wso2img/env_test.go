@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -210,7 +212,7 @@ func newVendor(t *testing.T) *vendor {
 	var mu sync.Mutex
 	count := 0
 	v.requests = func() int { mu.Lock(); defer mu.Unlock(); return count }
-	v.srv = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	v.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		count++
 		mu.Unlock()
@@ -221,6 +223,8 @@ func newVendor(t *testing.T) *vendor {
 		}
 		_, _ = rw.Write(b.([]byte))
 	}))
+	v.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	v.srv.StartTLS()
 	t.Cleanup(v.srv.Close)
 	dir := t.TempDir()
 	v.caFile = filepath.Join(dir, "ca.pem")

@@ -116,18 +116,14 @@ func printPlan(w io.Writer, p *build.Plan) {
 	}
 	row("base", "%s", p.Base.Ref)
 	row("", "%s", p.Base.Digest)
-	if !strings.HasPrefix(p.Base.Pull, strings.SplitN(p.Base.Ref, ":", 2)[0]+"@") {
+	if p.Base.Mirrored {
 		row("", "pulled from %s", p.Base.Pull)
 	}
 	row("platforms", "%s", strings.Join(p.Platforms, ", "))
 	row("created", "%s", p.Created.Format("2006-01-02T15:04:05Z"))
 	row("user", "%d:%d", p.UID, p.GID)
 	row("home", "%s", p.Home)
-	ports := make([]string, len(p.Ports))
-	for i, port := range p.Ports {
-		ports[i] = fmt.Sprint(port)
-	}
-	row("ports", "%s", strings.Join(ports, " "))
+	row("ports", "%s", joinInts(p.Ports, " "))
 	if len(p.Inputs) == 0 {
 		row("inputs", "(none)")
 	}

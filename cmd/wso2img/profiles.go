@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -35,7 +37,7 @@ from one with "extends: NAME", then add an update and your inputs.`,
 				if os == "" {
 					os = "ubuntu"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d:%d\t%v\n", s.Name, p.Product, p.Version, os, p.Base.Image, p.User.UID, p.User.GID, p.Ports)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d:%d\t%s\n", s.Name, p.Product, p.Version, os, p.Base.Image, p.User.UID, p.User.GID, joinInts(p.Ports, " "))
 			}
 			return tw.Flush()
 		},
@@ -61,4 +63,12 @@ from one with "extends: NAME", then add an update and your inputs.`,
 	}
 	cmd.AddCommand(list, show)
 	root.AddCommand(cmd)
+}
+
+func joinInts(ns []int, sep string) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, sep)
 }
