@@ -16,6 +16,8 @@ const parallel = 4
 // All plans and builds every profile on one daemon, several at a time. Results come
 // back in the profiles' order (nil for a profile that failed); every failure is
 // reported, joined, and one profile's failure does not stop the others.
+//
+// When opts.Select is set, it decides after planning whether each profile is built.
 func All(ctx context.Context, opts Options, c *client.Client, status chan<- *client.SolveStatus, profs []*profiles.Profile, out Output, afterPush Step) ([]*Result, error) {
 	planner, err := NewPlanner(opts)
 	if err != nil {
@@ -33,6 +35,13 @@ func All(ctx context.Context, opts Options, c *client.Client, status chan<- *cli
 			if err != nil {
 				errs[i] = err
 				return nil
+			}
+			if opts.Select != nil {
+				var skipped *Result
+				if plan, skipped, err = opts.Select(ctx, plan); err != nil || skipped != nil {
+					results[i], errs[i] = skipped, err
+					return nil
+				}
 			}
 			results[i], errs[i] = b.Build(ctx, plan, out, afterPush)
 			return nil

@@ -56,6 +56,10 @@ type Result struct {
 	Platforms []string `json:"platforms"`
 	// Output is the OCI folder or archive written, for local output.
 	Output string `json:"output,omitempty"`
+	// Skipped says the profile was not built (build --if-changed: the target holds it
+	// already); Reasons say why a profile was, or was not, built.
+	Skipped bool     `json:"skipped,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
 
 	// Ref is the pushed image by digest; nil for local output.
 	Ref  *name.Digest `json:"-"`
@@ -78,7 +82,7 @@ func (e *UniqueTagError) Error() string {
 // (signing), and only then writes the tags. A unique tag that names another digest
 // stops the build before anything is pushed.
 func (b *Builder) Build(ctx context.Context, plan *Plan, out Output, afterPush Step) (*Result, error) {
-	r := &Result{Profile: plan.Profile.Name, Image: plan.Repository, Platforms: plan.Platforms, Plan: plan}
+	r := &Result{Profile: plan.Profile.Name, Image: plan.Repository, Platforms: plan.Platforms, Plan: plan, Reasons: plan.Reasons}
 	r.Base.Ref, r.Base.Digest = plan.Base.Ref, plan.Base.Digest
 	if out.Kind != "registry" {
 		ex, err := localExport(plan, out)

@@ -30,6 +30,7 @@ const (
 	LabelLevel         = profiles.ReservedLabelPrefix + "update-level"
 	LabelProfile       = profiles.ReservedLabelPrefix + "profile"
 	LabelProfileDigest = profiles.ReservedLabelPrefix + "profile-digest"
+	LabelRebuildID     = profiles.ReservedLabelPrefix + "rebuild-id"
 )
 
 // ociPrefix marks the labels a vendor's base sets about its own image; inherited, they
@@ -79,7 +80,9 @@ func ImageConfig(plan *Plan, platform string) (*v1.ConfigFile, error) {
 	return cf, nil
 }
 
-// ImageLabels are the labels wso2img computes for the plan's image.
+// ImageLabels are the labels wso2img computes for the plan's image. The rebuild ID
+// excludes the release, so that an image republished under a new release still says
+// what it is made of.
 func (plan *Plan) ImageLabels() map[string]string {
 	prof := plan.Profile
 	l := map[string]string{
@@ -91,6 +94,7 @@ func (plan *Plan) ImageLabels() map[string]string {
 		LabelProductVer:    prof.Version,
 		LabelProfile:       prof.Name,
 		LabelProfileDigest: prof.Digest(),
+		LabelRebuildID:     plan.RebuildID,
 	}
 	if prof.Update.WUM != 0 {
 		l[LabelWUM] = strconv.FormatInt(prof.Update.WUM, 10)

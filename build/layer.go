@@ -89,11 +89,6 @@ func NewLayer(plan *Plan) Layer {
 		})
 	}
 
-	if a.fa == nil {
-		// A profile without inputs still gets its one layer (the product home), so
-		// that every image has the same shape.
-		a.mkdir(plan.Home, llb.WithParents(false), llb.WithUIDGID(plan.UID, plan.GID), llb.WithCreatedTime(epoch))
-	}
 	l.State = llb.Scratch().File(a.fa, llb.WithCustomNamef("add %d input(s) as %d:%d under %s", len(plan.Inputs), plan.UID, plan.GID, plan.Home))
 	return l
 }
@@ -126,8 +121,9 @@ func (l Layer) Image(plan *Plan, platform string) llb.State {
 	return llb.Merge([]llb.State{base, l.State}, llb.WithCustomName("merge the added layer onto the base"))
 }
 
-// layerDirs lists every directory the layer must hold, parents first: each input's
-// destination folder and all of their ancestors.
+// layerDirs lists every directory the layer must hold, parents first: the product home
+// (so that a profile without inputs still adds its one layer, and every image has the
+// same shape), each input's destination folder, and all of their ancestors.
 func layerDirs(plan *Plan) []string {
 	set := map[string]bool{}
 	addWithParents := func(d string) {
@@ -136,6 +132,7 @@ func layerDirs(plan *Plan) []string {
 			d = path.Dir(d)
 		}
 	}
+	addWithParents(plan.Home)
 	for _, in := range plan.Inputs {
 		if in.Dir {
 			addWithParents(in.Dest)

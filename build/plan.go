@@ -9,6 +9,8 @@ package build
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +44,9 @@ type Options struct {
 	RegistryPrefix string
 	// Log receives progress lines; nil is silent.
 	Log io.Writer
+	// Select, when set, runs after a profile is planned: it returns the plan to build
+	// (possibly under another release), or a result that says why it is not built.
+	Select func(ctx context.Context, plan *Plan) (*Plan, *Result, error)
 }
 
 // Planner resolves bases and verifies inputs. One Planner serves many profiles, so they
@@ -81,6 +86,10 @@ type Plan struct {
 	Update     profiles.Update   `json:"update"`
 	Env        map[string]string `json:"env,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	// Reasons say why the plan is built (set by Options.Select), for the result.
+	Reasons []string `json:"-"`
+	// RebuildID identifies the image's content (see rebuildID).
+	RebuildID string `json:"rebuildId"`
 	// Source and Revision locate the profile in git, when it lives in a repository.
 	Source   string `json:"source,omitempty"`
 	Revision string `json:"revision,omitempty"`
@@ -120,16 +129,9 @@ type Input struct {
 // Plan resolves the profile's base and verifies every input. Base and inputs are
 // worked on at once; every failure is reported, joined.
 func (p *Planner) Plan(ctx context.Context, prof *profiles.Profile) (*Plan, error) {
-	plan := &Plan{
-		Profile:    prof,
-		Repository: prof.Repository(p.opts.RegistryPrefix),
-		Tags:       prof.Tags(),
-		UID:        prof.User.UID,
-		GID:        prof.User.GID,
-		Platforms:  normalizePlatforms(prof.BuildPlatforms()),
-		Update:     prof.Update,
-		Env:        prof.Env,
-		Labels:     prof.Labels,
+	prof, plan, err := p.start(ctx, prof)
+	if err != nil {
+		return nil, err
 	}
 	specs, err := p.specs(prof)
 	if err != nil {
@@ -149,6 +151,41 @@ func (p *Planner) Plan(ctx context.Context, prof *profiles.Profile) (*Plan, erro
 		return nil, err
 	}
 	return plan, nil
+}
+
+// PlanBase resolves only the profile's base (its update when it follows the latest,
+// its digest, its platforms): what mirroring needs, without fetching any input.
+func (p *Planner) PlanBase(ctx context.Context, prof *profiles.Profile) (*Plan, error) {
+	prof, plan, err := p.start(ctx, prof)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.resolveBase(ctx, prof, plan); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// start resolves a "latest" update and fills in what the profile alone decides.
+func (p *Planner) start(ctx context.Context, prof *profiles.Profile) (*profiles.Profile, *Plan, error) {
+	if prof.Update.Follows() {
+		resolved, err := p.resolveLatest(ctx, prof)
+		if err != nil {
+			return nil, nil, err
+		}
+		prof = resolved
+	}
+	return prof, &Plan{
+		Profile:    prof,
+		Repository: prof.Repository(p.opts.RegistryPrefix),
+		Tags:       prof.Tags(),
+		UID:        prof.User.UID,
+		GID:        prof.User.GID,
+		Platforms:  normalizePlatforms(prof.BuildPlatforms()),
+		Update:     prof.Update,
+		Env:        prof.Env,
+		Labels:     prof.Labels,
+	}, nil
 }
 
 func (p *Planner) specs(prof *profiles.Profile) ([]inputs.Spec, error) {
@@ -185,7 +222,8 @@ func (p *Planner) specs(prof *profiles.Profile) ([]inputs.Spec, error) {
 // the base's layers are never downloaded.
 func (p *Planner) resolveBase(ctx context.Context, prof *profiles.Profile, plan *Plan) error {
 	ref := prof.BaseRef()
-	pull, mirrored := p.opts.Registry.Mirrored(ref)
+	pull := p.pullName(prof, ref)
+	mirrored := pull != ref
 	r, err := p.opts.Registry.ParseReference(pull)
 	if err != nil {
 		return fmt.Errorf("profile %q: base %s: %w", prof.Name, pull, err)
@@ -263,6 +301,21 @@ func (p *Planner) resolveBase(ctx context.Context, prof *profiles.Profile, plan 
 	}
 	plan.Base.Platforms = plan.Platforms
 	return nil
+}
+
+// pullName is where a base reference (or repository) is pulled from: the profile's
+// base.mirror, else a --mirror that covers it, else itself.
+func (p *Planner) pullName(prof *profiles.Profile, ref string) string {
+	if prof.Base.Mirror != "" {
+		repo, tag := splitTag(ref)
+		rest := strings.TrimPrefix(ref, repo)
+		if tag != "" {
+			rest = ":" + tag
+		}
+		return prof.Base.Mirror + rest
+	}
+	m, _ := p.opts.Registry.Mirrored(ref)
+	return m
 }
 
 // PlatformError is a platform the profile builds that the base does not provide.
@@ -344,7 +397,37 @@ func (p *Planner) finish(prof *profiles.Profile, plan *Plan, verified []*inputs.
 		}
 		plan.Inputs = append(plan.Inputs, in)
 	}
-	return checkDests(prof, plan)
+	if err := checkDests(prof, plan); err != nil {
+		return err
+	}
+	plan.RebuildID = rebuildID(plan)
+	return nil
+}
+
+// rebuildID identifies what an image is made of: the base digest, the profile (without
+// its release, which only names a rebuild) and every input's digest, destination and
+// mode. Two plans with the same ID build the same image; `watch` compares it with the
+// label of what the target holds, so "nothing changed" is decided exactly.
+func rebuildID(plan *Plan) string {
+	prof := *plan.Profile
+	prof.Release = 0
+	h := sha256.New()
+	fmt.Fprintf(h, "base %s\nprofile %s\nplatforms %s\n", plan.Base.Digest, prof.Digest(), strings.Join(plan.Platforms, ","))
+	for _, in := range plan.Inputs {
+		fmt.Fprintf(h, "input %s %s %s %v\n", in.Digest, in.Dest, in.ModeString, in.Dir)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// WithRelease is the plan published under another release of the same update: the same
+// image content, other tags.
+func (plan *Plan) WithRelease(release int) *Plan {
+	c := *plan
+	prof := *plan.Profile
+	prof.Release = release
+	c.Profile = &prof
+	c.Tags = prof.Tags()
+	return &c
 }
 
 // checkDests catches what the loader could not: a local path that became a directory or

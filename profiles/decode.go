@@ -26,6 +26,11 @@ type decoder struct {
 // maxNodes is far more than any real profile has.
 const maxNodes = 100_000
 
+// nodeDecoder is a type that reads its own YAML, for values of more than one shape.
+type nodeDecoder interface {
+	decodeNode(d *decoder, n *yaml.Node, path string)
+}
+
 func newDecoder() *decoder { return &decoder{pos: map[string]Problem{}, budget: maxNodes} }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
@@ -59,6 +64,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // "key:" with no value leaves the zero value, as in yaml.v3
+	}
+	if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
+		nd.decodeNode(d, n, path)
+		return
 	}
 	switch v.Kind() {
 	case reflect.Struct:

@@ -16,6 +16,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("product: wso2mi\nversion: 4.5.0\nupdate: {level: 2}\nbase: {image: a/b}\nuser: {uid: 5, gid: 5}\nhome: /h\ninputs: [{path: x, dest: /h/x}]\n"))
 	f.Add([]byte("extends: wso2is-5.8.0-alpine\nupdate: {wum: 1565855673150}\nrelease: 2\nports: [1, 65535]\n"))
 	f.Add([]byte("&a {x: *a}"))
+	f.Add([]byte("extends: wso2mi-4.5.0\nupdate: {level: latest}\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := profiles.Parse(filepath.Join(dir, "fuzz.yaml"), data)
@@ -46,6 +47,12 @@ func FuzzParse(f *testing.F) {
 			if port < 1 || port > 65535 {
 				t.Fatalf("port %d loaded", port)
 			}
+		}
+		if p.Update.Follows() {
+			if p.Tags() != nil {
+				t.Fatalf("a profile following the latest update has tags before it is resolved")
+			}
+			return
 		}
 		pub := p.Tags()
 		if u, err := tags.Parse(pub[0].Tag); err != nil || !u.Unique() {

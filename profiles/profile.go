@@ -11,7 +11,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"path"
+	"reflect"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/wso2img/wso2img/tags"
 )
@@ -49,12 +52,69 @@ type Profile struct {
 	inherited string
 }
 
-// Update names the WSO2 update the image is built on: one of the two.
+// Update names the WSO2 update the image is built on: one of the two, or "latest" of
+// one kind, which follows WSO2's newest update of the version and OS.
 type Update struct {
 	// WUM is a WUM-era update timestamp: milliseconds since the epoch, 13 digits.
 	WUM int64 `yaml:"wum" json:"wum,omitempty"`
 	// Level is a U2 update level (1 or more).
 	Level int `yaml:"level" json:"level,omitempty"`
+	// Latest is "wum" or "level" when the profile says `wum: latest` or `level: latest`.
+	// Plan resolves it from the base repository's tags before anything else.
+	Latest string `yaml:"-" json:"latest,omitempty"`
+}
+
+// Follows reports whether the update is "latest", not yet resolved.
+func (u Update) Follows() bool { return u.Latest != "" && u.WUM == 0 && u.Level == 0 }
+
+// decodeNode reads `wum: 1565855673150`, `level: 15`, or `wum: latest` / `level: latest`.
+func (u *Update) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "expected a mapping such as {wum: 1565855673150} or {level: latest}, found %s", describe(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		fp := join(path, k.Value)
+		d.pos[fp] = Problem{Line: val.Line, Column: val.Column, Field: fp}
+		if seen[k.Value] {
+			d.fail(k, fp, "written twice")
+			continue
+		}
+		seen[k.Value] = true
+		if k.Value != "wum" && k.Value != "level" {
+			d.fail(k, fp, "unknown field %q (known: wum, level)", k.Value)
+			continue
+		}
+		if val.Kind == yaml.ScalarNode && val.Value == "latest" {
+			if u.Latest != "" {
+				d.fail(val, fp, "only one of wum and level can follow the latest update")
+			}
+			u.Latest = k.Value
+			continue
+		}
+		var num int64
+		d.value(val, reflect.ValueOf(&num).Elem(), fp)
+		if k.Value == "wum" {
+			u.WUM = num
+		} else if num < -1<<31 || num > 1<<31-1 {
+			d.fail(val, fp, "%d is out of range", num)
+		} else {
+			u.Level = int(num)
+		}
+	}
+}
+
+// WithUpdate is the profile built for a concrete update from "latest": the update, and
+// the base tag found for it (kept as written when the profile names a tag itself).
+func (p *Profile) WithUpdate(u Update, baseTag string) *Profile {
+	c := *p
+	c.Update = Update{WUM: u.WUM, Level: u.Level, Latest: p.Update.Latest}
+	if !hasTagOrDigest(p.Base.Image) && baseTag != "" {
+		c.Base.Image = p.Base.Image + ":" + baseTag
+	}
+	return &c
 }
 
 // Base is the official image the profile extends.
@@ -64,6 +124,9 @@ type Base struct {
 	Image string `yaml:"image" json:"image"`
 	// Digest pins the base: a different digest behind the tag is a verification failure.
 	Digest string `yaml:"digest" json:"digest,omitempty"`
+	// Mirror is a repository holding a copy of the base (see `wso2img mirror`): the base
+	// is pulled from there, by the same tag and digest, while labels name Image.
+	Mirror string `yaml:"mirror" json:"mirror,omitempty"`
 }
 
 // Target is where the built image is pushed.
@@ -126,8 +189,12 @@ func (p *Profile) Tag() tags.Tag {
 	return t
 }
 
-// Tags lists the tags the image is published under, unique first.
+// Tags lists the tags the image is published under, unique first; nil while the
+// update follows "latest" (see WithUpdate).
 func (p *Profile) Tags() []tags.Published {
+	if p.Update.Follows() {
+		return nil
+	}
 	pub, err := tags.Publish(p.Tag())
 	if err != nil {
 		// Load validated the tag; reaching this is a bug in Load.

@@ -366,3 +366,51 @@ func TestLooksSecret(t *testing.T) {
 }
 
 func reflectEqual(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+func TestUpdateLatest(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		yaml, latest, err string
+	}{
+		{"extends: wso2is-5.8.0-alpine\nupdate: {wum: latest}\n", "wum", ""},
+		{"extends: wso2mi-4.5.0\nupdate:\n  level: latest\n", "level", ""},
+		{"extends: wso2mi-4.5.0\nupdate: {level: latest, wum: 1565855673150}\n", "", "not both"},
+		{"extends: wso2mi-4.5.0\nupdate: {level: newest}\n", "", `update.level: expected a whole number, found the string "newest"`},
+		{"extends: wso2mi-4.5.0\nupdate: {levle: latest}\n", "", `unknown field "levle"`},
+		{"extends: wso2mi-4.5.0\nupdate: latest\n", "", "expected a mapping"},
+	} {
+		file := write(t, dir, "p.yaml", tc.yaml)
+		p, err := profiles.Load(file)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: Load = %v, want an error mentioning %q", tc.yaml, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.yaml, err)
+			continue
+		}
+		if !p.Update.Follows() || p.Update.Latest != tc.latest || p.Tags() != nil {
+			t.Errorf("%q: update %+v, tags %v", tc.yaml, p.Update, p.Tags())
+		}
+		var r *profiles.Profile
+		if tc.latest == "wum" {
+			r = p.WithUpdate(profiles.Update{WUM: 1567933846116}, "5.8.0.1567933846116.2-alpine3.10")
+			if got := r.Tags()[0].Tag; got != "5.8.0.1567933846116-alpine3.10" {
+				t.Errorf("resolved unique tag %q", got)
+			}
+			if got := r.BaseRef(); got != "docker.wso2.com/wso2is:5.8.0.1567933846116.2-alpine3.10" {
+				t.Errorf("resolved base %q", got)
+			}
+		} else {
+			r = p.WithUpdate(profiles.Update{Level: 7}, "4.5.0.7")
+			if got := r.Tags()[0].Tag; got != "4.5.0.7" {
+				t.Errorf("resolved unique tag %q", got)
+			}
+		}
+		if r.Update.Follows() || p.Tags() != nil {
+			t.Errorf("WithUpdate changed the original or did not resolve: %+v %+v", p.Update, r.Update)
+		}
+	}
+}

@@ -133,6 +133,11 @@ func (v *validator) identity() {
 func (v *validator) update() {
 	u := v.p.Update
 	switch {
+	case u.Latest != "" && (u.WUM != 0 || u.Level != 0):
+		v.add("update", "set either wum or level, not both: one of them follows the latest update")
+		return
+	case u.Follows():
+		return
 	case u.WUM != 0 && u.Level != 0:
 		v.add("update", "set either wum (a WUM timestamp) or level (a U2 update level), not both")
 		return
@@ -161,6 +166,15 @@ func (v *validator) tag() {
 	if len(v.probs) > 0 {
 		return
 	}
+	if v.p.Update.Follows() {
+		// The update is known once plan resolves it; check the rest of the tag now.
+		t := v.p.Tag()
+		t.Kind, t.WUM, t.Level, t.Release = tags.None, 0, 0, 0
+		if err := t.Validate(); err != nil {
+			v.add("version", "the image tag cannot be formed: %v", err)
+		}
+		return
+	}
 	if err := v.p.Tag().Validate(); err != nil {
 		v.add("update", "the image tag cannot be formed: %v", err)
 	}
@@ -180,6 +194,11 @@ func (v *validator) base() {
 	if b.Digest != "" && !digestRE.MatchString(b.Digest) {
 		v.add("base.digest", "%q is not a digest: expected sha256: and 64 lowercase hex digits", b.Digest)
 		return
+	}
+	if b.Mirror != "" {
+		if _, err := name.NewRepository(b.Mirror); err != nil || hasTagOrDigest(b.Mirror) {
+			v.add("base.mirror", "%q is not a repository (no tag or digest): e.g. registry.acme.com/mirror/wso2is", b.Mirror)
+		}
 	}
 	if d, ok := ref.(name.Digest); ok && b.Digest != "" && d.DigestStr() != b.Digest {
 		v.add("base.digest", "%s differs from the digest in base.image (%s)", b.Digest, d.DigestStr())

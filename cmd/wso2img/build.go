@@ -12,6 +12,7 @@ import (
 
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/build/buildkitd"
+	"github.com/wso2img/wso2img/watch"
 )
 
 // buildkitOptions say which BuildKit daemon builds.
@@ -29,12 +30,13 @@ func (o *buildkitOptions) AddFlags(cmd *cobra.Command) {
 
 func addBuild(root *cobra.Command) {
 	var (
-		reg    registryOptions
-		in     inputOptions
-		target targetOptions
-		bk     buildkitOptions
-		output string
-		asJSON bool
+		reg       registryOptions
+		in        inputOptions
+		target    targetOptions
+		bk        buildkitOptions
+		output    string
+		asJSON    bool
+		ifChanged bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build PROFILE...",
@@ -66,6 +68,12 @@ no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest build.`,
 			if err != nil {
 				return err
 			}
+			if ifChanged {
+				if out.Kind != "registry" {
+					return usageError{fmt.Errorf("--if-changed compares with the target registry; it cannot go with --output %s", output)}
+				}
+				opts.Select = watch.Select(opts.Registry)
+			}
 			c, err := buildkitd.Connect(cmd.Context(), buildkitd.Options{Host: bk.Host, StateDir: bk.StateDir, Insecure: reg.Insecure, Log: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
@@ -84,6 +92,7 @@ no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest build.`,
 	bk.AddFlags(cmd)
 	cmd.Flags().StringVar(&output, "output", "registry", "where the image goes: registry (push to the target), oci:DIR (OCI layout) or tar:FILE (OCI archive)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
+	cmd.Flags().BoolVar(&ifChanged, "if-changed", false, "build only the profiles `wso2img watch` finds due (new update, moved base, changed profile or inputs); running it again builds nothing")
 	root.AddCommand(cmd)
 }
 
@@ -121,6 +130,10 @@ func printResults(w io.Writer, results []*build.Result, asJSON bool) {
 		return
 	}
 	for _, r := range done {
+		if r.Skipped {
+			fmt.Fprintf(w, "%s\tnot built: %s\n", r.Profile, strings.Join(r.Reasons, "; "))
+			continue
+		}
 		where := r.Image + "@" + r.Digest
 		if r.Output != "" {
 			where = r.Output + "  " + r.Digest
@@ -143,6 +156,9 @@ func printResults(w io.Writer, results []*build.Result, asJSON bool) {
 			signed = "yes"
 		}
 		fmt.Fprintf(w, "  signed\t%s\n", signed)
+		if len(r.Reasons) > 0 {
+			fmt.Fprintf(w, "  why\t%s\n", strings.Join(r.Reasons, "; "))
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ type buildResult struct {
 	LayersAdded int   `json:"layersAdded"`
 	BytesAdded  int64 `json:"bytesAdded"`
 	Pushed      bool  `json:"pushed"`
+	Skipped     bool  `json:"skipped"`
 }
 
 func (w *world) build(t *testing.T, bk *testenv.Buildkitd, target string, extra ...string) (result, []buildResult) {

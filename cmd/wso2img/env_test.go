@@ -116,12 +116,15 @@ func newWorld(t *testing.T, reg *testenv.Registry) *world {
 
 // flags are what every command of a test needs to reach its registry and vendor.
 func (w *world) flags() []string {
+	return append(w.registryFlags(), "--ca-file", w.vendor.caFile, "--cache-dir", w.cache)
+}
+
+// registryFlags reach the test's registry, with the official names mirrored there.
+func (w *world) registryFlags() []string {
 	return []string{
 		"--insecure-registry", w.reg.Host,
 		"--mirror", "docker.wso2.com=" + w.prefix,
 		"--mirror", "registry.wso2.com=" + w.prefix,
-		"--ca-file", w.vendor.caFile,
-		"--cache-dir", w.cache,
 	}
 }
 

@@ -53,6 +53,8 @@ flag names.`,
 	addPlan(root)
 	addProfiles(root)
 	addVersion(root)
+	addWatch(root)
+	addMirror(root)
 	return root
 }
 

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/wso2img/wso2img/internal/standin"
+	"github.com/wso2img/wso2img/internal/testenv"
+	"github.com/wso2img/wso2img/watch"
+)
+
+const (
+	wum1 = 1565855673150
+	wum2 = 1567933846116
+)
+
+func (w *world) watch(t *testing.T, target string, files ...string) []watch.Status {
+	t.Helper()
+	args := append([]string{"watch", "--json", "--registry", target}, w.flags()...)
+	r := runCLI(t, append(args, files...)...)
+	if r.code != 0 {
+		t.Fatalf("watch exit %d:\n%s", r.code, r.stderr)
+	}
+	var out []watch.Status
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("watch --json: %v\n%s", err, r.stdout)
+	}
+	return out
+}
+
+// writes counts the requests since before that changed the registry.
+func writes(t *testing.T, reg *testenv.Registry, before int) []string {
+	t.Helper()
+	all, err := reg.Requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w []string
+	for _, rq := range all[before:] {
+		if rq.Method != "GET" && rq.Method != "HEAD" {
+			w = append(w, rq.Method+" "+rq.Path)
+		}
+	}
+	return w
+}
+
+func requestCount(t *testing.T, reg *testenv.Registry) int {
+	all, err := reg.Requests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(all)
+}
+
+func byProfile(st []watch.Status) map[string]watch.Status {
+	m := map[string]watch.Status{}
+	for _, s := range st {
+		m[s.Profile] = s
+	}
+	return m
+}
+
+// TestScheduledRebuild is the nightly job: watch, then build --if-changed, on loopback
+// registries, as WSO2 publishes a new update and moves a floating tag.
+func TestScheduledRebuild(t *testing.T) {
+	reg, bk := needBuildkit(t)
+	w := newWorld(t, reg)
+	ctx := context.Background()
+	is58 := func(created int64, label string) standin.Options {
+		return standin.Options{Product: "wso2is", Version: "5.8.0", Ports: []int{4000, 9763, 9443}, Created: time.UnixMilli(created), Labels: map[string]string{"build": label}}
+	}
+	w.pushBase(is58(wum1, "1"), []string{"wso2is:5.8.0.1565855673150-alpine3.10", "wso2is:5.8.0-alpine3.10"})
+	w.pushBase(standin.Options{Product: "wso2mi", Version: "4.5.0", UID: 10802, GID: 10802, Ports: []int{8290, 8253}}, []string{"wso2-integrator/mi:4.5.0.3"})
+	// Tags that are not updates of the scheme must be skipped, not choke the watch.
+	junk, _ := random.Image(64, 1)
+	for _, tag := range []string{"latest", "sha256-0123456789abcdef.sig", "5.8.0.12345-alpine3.10", "5.8.0-ubuntu", "nightly"} {
+		if _, err := standin.Push(ctx, w.prefix+"/wso2is:"+tag, junk, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.file("conf/deployment.toml", "x = 1\n", 0o644)
+	input := "inputs:\n  - {path: conf/deployment.toml, dest: repository/conf/deployment.toml}\n"
+	isFile := w.profile("is.yaml", "extends: wso2is-5.8.0-alpine\nupdate: {wum: latest}\n"+input)
+	miFile := w.profile("mi.yaml", "extends: wso2mi-4.5.0\nupdate: {level: latest}\n"+input)
+	floatFile := w.profile("float.yaml", "extends: wso2is-5.8.0-alpine\nbase: {image: docker.wso2.com/wso2is:5.8.0-alpine3.10}\nupdate: {wum: 1565855673150}\n"+input)
+	target := w.prefix + "/out"
+	built := func(out []buildResult) []string {
+		var names []string
+		for _, r := range out {
+			if r.Pushed {
+				names = append(names, r.Profile)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+
+	// Nothing built yet: everything is due, and built.
+	st := byProfile(w.watch(t, target, isFile, miFile))
+	if !st["is"].Due || !st["mi"].Due || st["is"].Tag != "5.8.0.1565855673150-alpine3.10" || st["mi"].Tag != "4.5.0.3" {
+		t.Fatalf("before any build: %+v", st)
+	}
+	r, out := w.build(t, bk, target, "--if-changed", isFile, miFile)
+	if r.code != 0 || !slices.Equal(built(out), []string{"is", "mi"}) {
+		t.Fatalf("first --if-changed: exit %d, built %v:\n%s", r.code, built(out), r.stderr)
+	}
+
+	// Run again: nothing is due, nothing is pushed.
+	before := requestCount(t, reg)
+	st = byProfile(w.watch(t, target, isFile, miFile))
+	if st["is"].Due || st["mi"].Due {
+		t.Errorf("just built, still due: %+v", st)
+	}
+	r, out = w.build(t, bk, target, "--if-changed", isFile, miFile)
+	if r.code != 0 || len(built(out)) != 0 || !out[0].Skipped {
+		t.Errorf("second --if-changed: exit %d, %+v", r.code, out)
+	}
+	if wr := writes(t, reg, before); len(wr) != 0 {
+		t.Errorf("nothing changed, yet the registry was written: %v", wr)
+	}
+
+	// WSO2 publishes a newer WUM update and moves its floating tag: only IS is due.
+	w.pushBase(is58(wum2, "2"), []string{"wso2is:5.8.0.1567933846116-alpine3.10", "wso2is:5.8.0-alpine3.10"})
+	st = byProfile(w.watch(t, target, isFile, miFile))
+	if !st["is"].Due || st["is"].Tag != "5.8.0.1567933846116-alpine3.10" || !strings.Contains(strings.Join(st["is"].Reasons, " "), "new update 5.8.0.1567933846116") {
+		t.Errorf("after a new update, is: %+v", st["is"])
+	}
+	if st["mi"].Due {
+		t.Errorf("mi has no new update, yet is due: %+v", st["mi"])
+	}
+	r, out = w.build(t, bk, target, "--if-changed", isFile, miFile)
+	if r.code != 0 || !slices.Equal(built(out), []string{"is"}) {
+		t.Fatalf("after a new update, --if-changed built %v (exit %d):\n%s", built(out), r.code, r.stderr)
+	}
+	before = requestCount(t, reg)
+	if _, out = w.build(t, bk, target, "--if-changed", isFile, miFile); len(built(out)) != 0 {
+		t.Errorf("run again after the update, built %v", built(out))
+	}
+	if wr := writes(t, reg, before); len(wr) != 0 {
+		t.Errorf("the second run after the update wrote to the registry: %v", wr)
+	}
+
+	// A profile on a floating base tag: built once, then WSO2 moves the tag to another
+	// digest. It is due ("base moved") and rebuilt as the next release of its update.
+	w.pushBase(is58(wum1, "1"), []string{"wso2is:5.8.0-alpine3.10"})
+	r, out = w.build(t, bk, w.prefix+"/float", "--if-changed", floatFile)
+	if r.code != 0 || !slices.Equal(built(out), []string{"float"}) {
+		t.Fatalf("floating base, first build: exit %d %+v:\n%s", r.code, out, r.stderr)
+	}
+	w.pushBase(is58(wum1, "rebuilt"), []string{"wso2is:5.8.0-alpine3.10"})
+	st = byProfile(w.watch(t, w.prefix+"/float", floatFile))
+	if f := st["float"]; !f.Due || !strings.Contains(strings.Join(f.Reasons, " "), "base moved") || f.Tag != "5.8.0.1565855673150.1-alpine3.10" {
+		t.Errorf("after the floating tag moved: %+v", f)
+	}
+	r, out = w.build(t, bk, w.prefix+"/float", "--if-changed", floatFile)
+	if r.code != 0 || len(out) != 1 || !out[0].Pushed || out[0].Tags[0] != "5.8.0.1565855673150.1-alpine3.10" {
+		t.Fatalf("rebuild on the moved base: exit %d %+v:\n%s", r.code, out, r.stderr)
+	}
+	if _, desc := remoteImage(t, w.prefix+"/float/wso2is:5.8.0.1565855673150-alpine3.10"); desc.Digest.String() == out[0].Digest {
+		t.Errorf("the first unique tag moved to the rebuilt image")
+	}
+	if _, out = w.build(t, bk, w.prefix+"/float", "--if-changed", floatFile); len(built(out)) != 0 {
+		t.Errorf("run again on the moved base, built %v", built(out))
+	}
+}
+
+// TestMirror copies a two-platform base and its cosign artifacts to a second registry,
+// and builds from the copy.
+func TestMirror(t *testing.T) {
+	reg, _ := needBuildkit(t)
+	w := newWorld(t, reg)
+	ctx := context.Background()
+	dst, err := testenv.StartRegistry(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dst.Close() })
+
+	amd64 := v1.Platform{OS: "linux", Architecture: "amd64"}
+	arm64 := v1.Platform{OS: "linux", Architecture: "arm64"}
+	base := w.pushBase(standin.Options{Product: "wso2is", Version: "5.8.0", Ports: []int{4000, 9763, 9443}, Created: time.UnixMilli(wum1)},
+		[]string{"wso2is:5.8.0.1565855673150-alpine3.10"}, amd64, arm64)
+	sig, _ := random.Image(128, 1)
+	sigTag := "wso2is:" + strings.Replace(base, ":", "-", 1) + ".sig"
+	sigDigest, err := standin.Push(ctx, w.prefix+"/"+sigTag, sig, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := w.profile("p.yaml", "extends: wso2is-5.8.0-alpine\nupdate: {wum: 1565855673150}\nplatforms: [linux/amd64, linux/arm64]\n")
+
+	prefix := dst.Host + "/mirror"
+	r := runCLI(t, append([]string{"mirror", "--json", "--to", prefix, "--insecure-registry", dst.Host}, append(w.registryFlags(), file)...)...)
+	if r.code != 0 {
+		t.Fatalf("mirror exit %d:\n%s", r.code, r.stderr)
+	}
+	var res []struct {
+		To, Digest, MirrorFlag string
+		Copied                 []string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res[0].To != prefix+"/wso2is:5.8.0.1565855673150-alpine3.10" || res[0].Digest != base || !slices.Equal(res[0].Copied, []string{".sig"}) || res[0].MirrorFlag != "docker.wso2.com="+prefix {
+		t.Errorf("mirror result %+v", res[0])
+	}
+	_, desc := remoteImage(t, res[0].To)
+	if desc.Digest.String() != base {
+		t.Errorf("the copy has digest %s, the base %s", desc.Digest, base)
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im, _ := idx.IndexManifest(); len(im.Manifests) != 2 {
+		t.Errorf("the copy has %d platforms, want 2", len(im.Manifests))
+	}
+	if _, d := remoteImage(t, prefix+"/"+sigTag); d.Digest.String() != sigDigest {
+		t.Errorf("the signature's copy differs: %s, want %s", d.Digest, sigDigest)
+	}
+
+	// Build from the mirror: the upstream registry is not read at all.
+	bk2, err := testenv.StartBuildkitd(ctx, t.TempDir(), []string{reg.Host, dst.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bk2.Close() })
+	before := requestCount(t, reg)
+	r = runCLI(t, "build", "--json", "--progress", "quiet", "--buildkit-host", bk2.Addr, "--registry", dst.Host+"/acme",
+		"--insecure-registry", dst.Host, "--mirror", "docker.wso2.com="+prefix, "--cache-dir", w.cache, file)
+	if r.code != 0 {
+		t.Fatalf("build from the mirror: exit %d:\n%s", r.code, r.stderr)
+	}
+	var out []buildResult
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Base.Digest != base || out[0].Base.Ref != "docker.wso2.com/wso2is:5.8.0.1565855673150-alpine3.10" {
+		t.Errorf("built from the mirror: %+v", out[0])
+	}
+	if n := requestCount(t, reg); n != before {
+		t.Errorf("building from the mirror made %d request(s) to the upstream registry", n-before)
+	}
+
+	// The same through the profile's own base.mirror.
+	own := w.profile("own.yaml", "extends: wso2is-5.8.0-alpine\nupdate: {wum: 1565855673150}\nbase: {mirror: "+prefix+"/wso2is}\n")
+	r = runCLI(t, "plan", "--insecure-registry", dst.Host, "--cache-dir", w.cache, own)
+	if r.code != 0 || !strings.Contains(r.stdout, "pulled from "+prefix+"/wso2is@"+base) {
+		t.Errorf("plan with base.mirror: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
