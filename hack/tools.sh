@@ -80,7 +80,7 @@ build_tool() {
 	log "built bin/$name in $((SECONDS - start))s"
 }
 
-apt_install runc busybox-static openssl
+apt_install runc busybox-static openssl shellcheck
 
 # BuildKit: the daemon must speak exactly the API version that the root module's client
 # was built against.
@@ -95,3 +95,14 @@ build_tool buildctl tools/buildkit github.com/moby/buildkit/cmd/buildctl "$bk" -
 
 reg="$(mod_version tools/registry github.com/distribution/distribution/v3)"
 build_tool registry tools/registry github.com/distribution/distribution/v3/cmd/registry "$reg" -ldflags "-X github.com/distribution/distribution/v3/version.version=$reg"
+
+# The stock cosign CLIs, v2 and v3: end-to-end tests check that the signatures and
+# attestations wso2img makes with cosign's Go library verify with both.
+cosign2="$(mod_version tools/cosign-v2 github.com/sigstore/cosign/v2)"
+build_tool cosign-v2 tools/cosign-v2 github.com/sigstore/cosign/v2/cmd/cosign "$cosign2" -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign2"
+cosign3="$(mod_version tools/cosign-v3 github.com/sigstore/cosign/v3)"
+build_tool cosign-v3 tools/cosign-v3 github.com/sigstore/cosign/v3/cmd/cosign "$cosign3" -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign3"
+
+# actionlint checks action.yml and the workflows under .github (make test runs it).
+actionlint="$(mod_version tools/actionlint github.com/rhysd/actionlint)"
+build_tool actionlint tools/actionlint github.com/rhysd/actionlint/cmd/actionlint "$actionlint" -ldflags "-s -w -X github.com/rhysd/actionlint.version=$actionlint"

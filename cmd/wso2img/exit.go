@@ -6,6 +6,8 @@ import (
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/build/inputs"
 	"github.com/wso2img/wso2img/profiles"
+	"github.com/wso2img/wso2img/sign"
+	"github.com/wso2img/wso2img/verify"
 )
 
 // Exit codes, documented in the README and in `wso2img --help`.
@@ -48,10 +50,15 @@ func exitCode(err error) int {
 		var verr *inputs.VerifyError
 		var uerr usageError
 		var plerr *build.PlatformError
+		var violation *verify.ViolationError
+		var baseErr *verify.BaseError
+		var keyErr *sign.KeyError
 		switch {
-		case errors.As(e, &verr):
+		case errors.As(e, &violation):
+			c = exitPolicy
+		case errors.As(e, &verr), errors.As(e, &baseErr):
 			c = exitVerification
-		case errors.As(e, &perr), errors.As(e, &uerr), errors.As(e, &plerr):
+		case errors.As(e, &perr), errors.As(e, &uerr), errors.As(e, &plerr), errors.As(e, &keyErr):
 			c = exitUsage
 		}
 		code = max(code, c)

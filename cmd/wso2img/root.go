@@ -53,6 +53,7 @@ flag names.`,
 	addPlan(root)
 	addProfiles(root)
 	addVersion(root)
+	addVerify(root)
 	addWatch(root)
 	addMirror(root)
 	return root

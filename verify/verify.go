@@ -1,0 +1,241 @@
+// Package verify owns checking images before they run: their cosign signature (by key,
+// or keyless by certificate identity and issuer), the signed attestations wso2img
+// attaches (SLSA provenance, SPDX SBOM), and a policy audit of the image itself along
+// CIS Docker Benchmark section 4 (non-root user, trusted base, no setuid/setgid files,
+// no secrets in the environment or history, HEALTHCHECK advice) plus the ports it
+// exposes and the labels it must carry. It also verifies a base image's signature
+// before a build (Base).
+//
+// Signatures and attestations are found where cosign v2 stores them (the
+// sha256-<hex>.sig and .att tags, which wso2img writes) and, failing that, where cosign
+// v3 stores them by default (Sigstore bundles attached as OCI referrers), so that bases
+// signed with either verify. A signature counts only if its payload names the digest
+// being verified.
+//
+// It reads registries and never writes to them. It streams layers (the setuid audit
+// reads every layer's tar headers) and never holds a layer in memory. It uses sign for
+// key references and predicate types, and must not import build/ nor cobra or viper.
+// It prints nothing: results are data (Report), and WriteText renders them.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+
+	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/wso2img/wso2img/internal/registry"
+)
+
+// Options configure a Verifier.
+type Options struct {
+	// Registry says how to reach registries.
+	Registry registry.Options
+	// Signature says whose signature the image must carry.
+	Signature SignatureOptions
+	// SkipSignature audits the image without checking its signature or attestations.
+	SkipSignature bool
+	// Policy is what the image is audited against; nil is DefaultPolicy.
+	Policy *Policy
+	// Log receives progress lines (layers read); nil is silent.
+	Log io.Writer
+}
+
+// Verifier verifies images. One Verifier serves many images, one at a time: keys and
+// trust roots are loaded once, and layers shared between images are read once.
+type Verifier struct {
+	opts Options
+	sig  *sigChecker
+	// layers caches layer scans by digest: platforms and images share layers.
+	layers map[v1.Hash]*layerScan
+}
+
+// New loads the keys or trust roots the signature check needs.
+func New(ctx context.Context, opts Options) (*Verifier, error) {
+	if opts.Policy == nil {
+		opts.Policy = DefaultPolicy()
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	v := &Verifier{opts: opts, layers: map[v1.Hash]*layerScan{}}
+	if !opts.SkipSignature {
+		sc, err := newSigChecker(ctx, opts.Signature)
+		if err != nil {
+			return nil, err
+		}
+		v.sig = sc
+	}
+	return v, nil
+}
+
+// Verify checks one image and reports every check. The error is a *ViolationError
+// when a check failed, and another error when the image could not be read.
+func (v *Verifier) Verify(ctx context.Context, image string) (*Report, error) {
+	r := &Report{Image: image}
+	ref, err := v.opts.Registry.ParseReference(image)
+	if err != nil {
+		return nil, fmt.Errorf("verifying %s: %w", image, err)
+	}
+	desc, err := remote.Get(ref, v.opts.Registry.Remote(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("verifying %s: %w", image, err)
+	}
+	r.Digest = desc.Digest.String()
+	digest := ref.Context().Digest(r.Digest)
+	if d, ok := ref.(name.Digest); ok && d.DigestStr() != r.Digest {
+		return nil, fmt.Errorf("verifying %s: the registry served %s", image, r.Digest)
+	}
+
+	if v.sig != nil {
+		sc, err := v.sig.signature(ctx, digest, v.opts.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("verifying the signature of %s: %w", image, err)
+		}
+		r.add(sc)
+		ac, err := v.sig.attestations(ctx, digest, v.opts.Registry, v.opts.Policy.Attestations)
+		if err != nil {
+			return nil, fmt.Errorf("verifying the attestations of %s: %w", image, err)
+		}
+		r.add(ac)
+	} else {
+		r.add(Check{ID: CheckSignature, Title: "signed by the expected key or identity", Rule: ruleSignature, Status: Skip,
+			Detail: "signature not checked (--insecure-skip-signature)"})
+	}
+
+	imgs, err := platformImages(desc)
+	if err != nil {
+		return nil, fmt.Errorf("verifying %s: %w", image, err)
+	}
+	for _, pi := range imgs {
+		r.Platforms = append(r.Platforms, pi.platform)
+		checks, err := v.audit(ctx, pi.platform, pi.img)
+		if err != nil {
+			return nil, fmt.Errorf("auditing %s (%s): %w", image, pi.platform, err)
+		}
+		r.Checks = append(r.Checks, checks...)
+	}
+	r.Passed = len(r.Failed()) == 0
+	if !r.Passed {
+		return r, &ViolationError{Image: image, Failed: r.Failed()}
+	}
+	return r, nil
+}
+
+// VerifyAll verifies every image, in order; the error joins every image's error.
+func (v *Verifier) VerifyAll(ctx context.Context, images []string) ([]*Report, error) {
+	var reports []*Report
+	var errs []error
+	for _, img := range images {
+		r, err := v.Verify(ctx, img)
+		if r != nil {
+			reports = append(reports, r)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return reports, errors.Join(errs...)
+}
+
+type platformImage struct {
+	platform string
+	img      v1.Image
+}
+
+// platformImages lists the images behind a descriptor: itself, or every platform of
+// an index (attestation manifests, platform "unknown/unknown", are skipped).
+func platformImages(desc *remote.Descriptor) ([]platformImage, error) {
+	if !desc.MediaType.IsIndex() {
+		img, err := desc.Image()
+		if err != nil {
+			return nil, err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return nil, err
+		}
+		pl := platforms.Format(platforms.Normalize(platforms.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
+		return []platformImage{{pl, img}}, nil
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []platformImage
+	for _, m := range im.Manifests {
+		if !m.MediaType.IsImage() || m.Platform == nil || m.Platform.OS == "unknown" {
+			continue
+		}
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			return nil, err
+		}
+		pl := platforms.Format(platforms.Normalize(platforms.Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}))
+		out = append(out, platformImage{pl, img})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the index lists no platform image")
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].platform < out[j].platform })
+	return out, nil
+}
+
+// audit reads one platform's config and layers and runs the policy checks.
+func (v *Verifier) audit(ctx context.Context, platform string, img v1.Image) ([]Check, error) {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading the config: %w", err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("reading the layers: %w", err)
+	}
+	fs := &fsState{setuid: map[string]string{}}
+	for i, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, err := l.Digest()
+		if err != nil {
+			return nil, err
+		}
+		scan, ok := v.layers[d]
+		if !ok {
+			fmt.Fprintf(v.opts.Log, "reading layer %d/%d %s (%s)\n", i+1, len(layers), d, platform)
+			scan, err = scanLayer(l)
+			if err != nil {
+				return nil, fmt.Errorf("reading layer %s: %w", d, err)
+			}
+			v.layers[d] = scan
+		}
+		fs.apply(scan)
+	}
+	return auditConfig(v.opts.Policy, platform, cf, fs), nil
+}
+
+// isOperational reports whether err means the registry (or network) could not be read,
+// rather than that a signature did not verify.
+func isOperational(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode != http.StatusNotFound
+	}
+	var nerr net.Error
+	var uerr *url.Error
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &nerr) || errors.As(err, &uerr)
+}
