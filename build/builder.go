@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -120,6 +121,10 @@ func (b *Builder) Build(ctx context.Context, plan *Plan, out Output, afterPush S
 			return nil, &UniqueTagError{Profile: plan.Profile.Name, Tag: plan.Repository + ":" + unique, Existing: existing, Built: built}
 		}
 		r.Digest = built
+		// Its tags were written after it was signed, when signing was on then.
+		if r.Signed, err = b.hasSignature(ctx, repo.Digest(built)); err != nil {
+			return nil, err
+		}
 	} else {
 		insecure := b.opts.Registry.IsInsecure(repo.RegistryStr())
 		if r.Digest, err = b.s.solve(ctx, plan, registryExport(plan, true, insecure)); err != nil {
@@ -132,7 +137,9 @@ func (b *Builder) Build(ctx context.Context, plan *Plan, out Output, afterPush S
 	if err := b.measure(ctx, r); err != nil {
 		return nil, err
 	}
-	if r.Pushed && afterPush != nil {
+	// A step (signing) runs on what this build pushed, and on an image already there
+	// that was never signed; never twice on one image.
+	if afterPush != nil && (r.Pushed || !r.Signed) {
 		if err := afterPush(ctx, r); err != nil {
 			return r, fmt.Errorf("profile %q: %s was pushed but not tagged: %w", plan.Profile.Name, d, err)
 		}
@@ -141,6 +148,26 @@ func (b *Builder) Build(ctx context.Context, plan *Plan, out Output, afterPush S
 		return r, err
 	}
 	return r, nil
+}
+
+// hasSignature reports whether a cosign signature is stored for the image (the tag
+// sha256-<hex>.sig beside it); it does not check whose it is — `wso2img verify` does.
+func (b *Builder) hasSignature(ctx context.Context, d name.Digest) (bool, error) {
+	repo := d.Context()
+	if alt := os.Getenv("COSIGN_REPOSITORY"); alt != "" {
+		// cosign (and wso2img's signing) stores signatures there instead.
+		r, err := b.opts.Registry.NewRepository(alt)
+		if err != nil {
+			return false, fmt.Errorf("COSIGN_REPOSITORY %q: %w", alt, err)
+		}
+		repo = r
+	}
+	sig := repo.Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig")
+	found, err := b.tagDigest(ctx, sig)
+	if err != nil {
+		return false, fmt.Errorf("looking for the signature of %s: %w", d, err)
+	}
+	return found != "", nil
 }
 
 // tagDigest returns the digest a tag names, or "" when the tag does not exist.

@@ -44,6 +44,9 @@ type Options struct {
 	RegistryPrefix string
 	// Log receives progress lines; nil is silent.
 	Log io.Writer
+	// CheckBase, when set, runs once the base is resolved and before any input is used
+	// or anything built: the base's signature check (a failure stops the profile).
+	CheckBase func(ctx context.Context, plan *Plan) error
 	// Select, when set, runs after a profile is planned: it returns the plan to build
 	// (possibly under another release), or a result that says why it is not built.
 	Select func(ctx context.Context, plan *Plan) (*Plan, *Result, error)
@@ -140,7 +143,7 @@ func (p *Planner) Plan(ctx context.Context, prof *profiles.Profile) (*Plan, erro
 	var verified []*inputs.Verified
 	var baseErr, inputErr error
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { baseErr = p.resolveBase(gctx, prof, plan); return nil })
+	g.Go(func() error { baseErr = p.base(gctx, prof, plan); return nil })
 	g.Go(func() error { verified, inputErr = p.fetcher.FetchAll(gctx, specs); return nil })
 	_ = g.Wait()
 	if err := errors.Join(baseErr, inputErr); err != nil {
@@ -160,10 +163,21 @@ func (p *Planner) PlanBase(ctx context.Context, prof *profiles.Profile) (*Plan, 
 	if err != nil {
 		return nil, err
 	}
-	if err := p.resolveBase(ctx, prof, plan); err != nil {
+	if err := p.base(ctx, prof, plan); err != nil {
 		return nil, err
 	}
 	return plan, nil
+}
+
+// base resolves the base and runs the CheckBase hook on it.
+func (p *Planner) base(ctx context.Context, prof *profiles.Profile, plan *Plan) error {
+	if err := p.resolveBase(ctx, prof, plan); err != nil {
+		return err
+	}
+	if p.opts.CheckBase != nil {
+		return p.opts.CheckBase(ctx, plan)
+	}
+	return nil
 }
 
 // start resolves a "latest" update and fills in what the profile alone decides.

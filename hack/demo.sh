@@ -8,7 +8,10 @@
 #     registry, since the real one cannot be reached from here;
 #  3. serves a JDBC-driver-like jar and its GPG signature over local HTTPS;
 #  4. plans and builds examples/demo (the jar, a deployment.toml and a keystore), pushes
-#     it by digest, tags it, and prints its digest and tags.
+#     it by digest, signs it with a cosign key made for the demo (signature, SLSA
+#     provenance and SPDX SBOM), tags it, and prints its digest and tags;
+#  5. verifies it with `wso2img verify` (signature + policy audit) and shows the stock
+#     cosign CLIs (v2 and v3) agreeing — and `wso2img verify` refusing the unsigned base.
 #
 # Everything it starts is stopped at the end; its files are under .state/demo.
 set -euo pipefail
@@ -45,8 +48,7 @@ go build -o "$bin/demoserve" ./hack/demoserve
 
 # wait_for FILE PID NAME waits until FILE is written, failing if PID dies first.
 wait_for() {
-	local i
-	for i in $(seq 1 600); do
+	for _ in $(seq 1 600); do
 		[ -s "$1" ] && return 0
 		kill -0 "$2" 2>/dev/null || die "$3 stopped while starting; its log: $(tail -n 20 "$state/$3.log")"
 		sleep 0.1
@@ -95,13 +97,43 @@ cat "$state/profile/wso2is-demo.yaml" >&2
 step "wso2img plan: resolve and pin the base, verify every input"
 "$bin/wso2img" plan --config "$state/wso2img.yaml" "$state/profile/wso2is-demo.yaml"
 
-step "wso2img build: one layer on the lazy base, pushed by digest, then tagged"
-"$bin/wso2img" build --config "$state/wso2img.yaml" --progress plain "$state/profile/wso2is-demo.yaml"
-"$bin/wso2img" build --config "$state/wso2img.yaml" --progress quiet --json "$state/profile/wso2is-demo.yaml" >"$state/build.json"
+step "a cosign key pair for the demo (a real pipeline keeps its key in a secret, or signs keyless)"
+export COSIGN_PASSWORD=demo
+(cd "$state" && "$bin/cosign-v2" generate-key-pair >/dev/null 2>&1) || die "cosign generate-key-pair failed"
+sign=(--key "$state/cosign.key" --tlog-upload=false)
 
-step "the result"
+step "wso2img build: one layer on the lazy base, pushed by digest, signed, then tagged"
+"$bin/wso2img" build --config "$state/wso2img.yaml" --progress plain "${sign[@]}" "$state/profile/wso2is-demo.yaml"
+"$bin/wso2img" build --config "$state/wso2img.yaml" --progress quiet --json "${sign[@]}" "$state/profile/wso2is-demo.yaml" >"$state/build.json"
 digest="$(sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' "$state/build.json" | head -n 1)"
 [ -n "$digest" ] || die "no digest in the build result: $(cat "$state/build.json")"
-printf 'image   %s/acme/wso2is@%s\n' "$REGISTRY" "$digest"
+image="$REGISTRY/acme/wso2is@$digest"
+printf '(the second build found the same image under its unique tag and pushed nothing)\n' >&2
+
+step "wso2img verify: the signature, the attestations and the image policy (CIS Docker Benchmark 4)"
+"$bin/wso2img" verify --insecure-registry "$REGISTRY" --key "$state/cosign.pub" --insecure-ignore-tlog "$image"
+
+step "the stock cosign CLIs agree"
+offline=(--insecure-ignore-tlog=true --allow-insecure-registry=true --allow-http-registry=true)
+for cosign in cosign-v2 cosign-v3; do
+	HOME="$state/$cosign-home" "$bin/$cosign" verify --key "$state/cosign.pub" "${offline[@]}" "$image" >"$state/$cosign.out" 2>&1 ||
+		die "$cosign verify rejected the signature: $(cat "$state/$cosign.out")"
+	HOME="$state/$cosign-home" "$bin/$cosign" verify-attestation --type slsaprovenance1 --key "$state/cosign.pub" "${offline[@]}" "$image" >>"$state/$cosign.out" 2>&1 ||
+		die "$cosign verify-attestation rejected the provenance: $(cat "$state/$cosign.out")"
+	printf '%s (%s): signature and SLSA provenance verified\n' "$cosign" "$("$bin/$cosign" version 2>/dev/null | sed -n 's/^GitVersion: *//p')"
+done
+
+step "and wso2img verify refuses the unsigned stand-in base (exit 4)"
+set +e
+"$bin/wso2img" verify --insecure-registry "$REGISTRY" --key "$state/cosign.pub" --insecure-ignore-tlog \
+	"$REGISTRY/wso2is:5.8.0.1565855673150-alpine3.10" >"$state/base-verify.txt" 2>&1
+code=$?
+set -e
+[ "$code" -eq 4 ] || die "verifying the unsigned base exited $code, not 4: $(cat "$state/base-verify.txt")"
+grep -E 'FAIL' "$state/base-verify.txt" | head -n 5
+printf '(exit %s, as expected)\n' "$code"
+
+step "the result"
+printf 'image   %s\n' "$image"
 printf 'tags    %s\n' "$(tr -d '\n ' <"$state/build.json" | sed -n 's/.*"tags":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')"
-printf '(the second build found the same image under its unique tag and pushed nothing)\n'
+printf 'signed  %s (cosign signature, SLSA provenance, SPDX SBOM)\n' "$(grep -q '"signed": true' "$state/build.json" && echo yes || echo no)"

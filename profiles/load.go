@@ -199,6 +199,9 @@ func (p *Profile) resolvePaths() {
 		}
 	}
 	p.GPG.Keyring = abs(p.GPG.Keyring)
+	if v := p.Base.Verify; v != nil && v.Key != "" && !strings.HasPrefix(v.Key, "env://") {
+		v.Key = abs(v.Key)
+	}
 }
 
 func isURL(s string) bool { return strings.Contains(s, "://") }

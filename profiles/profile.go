@@ -127,6 +127,23 @@ type Base struct {
 	// Mirror is a repository holding a copy of the base (see `wso2img mirror`): the base
 	// is pulled from there, by the same tag and digest, while labels name Image.
 	Mirror string `yaml:"mirror" json:"mirror,omitempty"`
+	// Verify, when set, checks the base's cosign signature before anything is built.
+	Verify *BaseVerify `yaml:"verify" json:"verify,omitempty"`
+}
+
+// BaseVerify says whose cosign signature the base must carry: a public key (WSO2 signs
+// its registry images and publishes wso2-public-key.pub), or a keyless identity and issuer.
+type BaseVerify struct {
+	// Key is a public key file (relative to the profile), env://VAR or a KMS URI.
+	Key string `yaml:"key" json:"key,omitempty"`
+	// Identity / IdentityRegexp and Issuer / IssuerRegexp match a keyless certificate.
+	Identity       string `yaml:"identity" json:"identity,omitempty"`
+	IdentityRegexp string `yaml:"identityRegexp" json:"identityRegexp,omitempty"`
+	Issuer         string `yaml:"issuer" json:"issuer,omitempty"`
+	IssuerRegexp   string `yaml:"issuerRegexp" json:"issuerRegexp,omitempty"`
+	// InsecureIgnoreTlog accepts a signature that is not in a transparency log (a
+	// private or offline registry), like cosign's --insecure-ignore-tlog.
+	InsecureIgnoreTlog bool `yaml:"insecureIgnoreTlog" json:"insecureIgnoreTlog,omitempty"`
 }
 
 // Target is where the built image is pushed.

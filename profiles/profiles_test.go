@@ -414,3 +414,34 @@ func TestUpdateLatest(t *testing.T) {
 		}
 	}
 }
+
+func TestBaseVerify(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ yaml, err string }{
+		{"base: {verify: {key: keys/wso2.pub}}", ""},
+		{"base: {verify: {key: env://WSO2_KEY}}", ""},
+		{"base: {verify: {identity: https://github.com/wso2/docker-is/.github/workflows/release.yml@refs/heads/main, issuer: https://token.actions.githubusercontent.com}}", ""},
+		{"base: {verify: {identityRegexp: '^https://github.com/wso2/', issuer: https://token.actions.githubusercontent.com}}", ""},
+		{"base: {verify: {}}", "needs key"},
+		{"base: {verify: {key: k.pub, issuer: x}}", "not both"},
+		{"base: {verify: {identity: a, identityRegexp: b, issuer: x}}", "exactly one of identity"},
+		{"base: {verify: {identity: a}}", "exactly one of issuer"},
+		{"base: {verify: {kee: k.pub}}", `did you mean "key"`},
+	} {
+		file := write(t, dir, "p.yaml", "extends: wso2is-7.1.0\nupdate: {level: 3}\n"+tc.yaml+"\n")
+		p, err := profiles.Load(file)
+		if tc.err == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.yaml, err)
+			} else if p.Base.Image != "registry.wso2.com/wso2-is/is" || p.Base.Verify == nil {
+				t.Errorf("%s: base %+v", tc.yaml, p.Base)
+			} else if k := p.Base.Verify.Key; k != "" && !strings.HasPrefix(k, "env://") && k != filepath.Join(dir, "keys/wso2.pub") {
+				t.Errorf("%s: key %q, want it resolved against the profile's folder", tc.yaml, k)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want %q", tc.yaml, err, tc.err)
+		}
+	}
+}

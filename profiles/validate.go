@@ -200,6 +200,19 @@ func (v *validator) base() {
 			v.add("base.mirror", "%q is not a repository (no tag or digest): e.g. registry.acme.com/mirror/wso2is", b.Mirror)
 		}
 	}
+	if vf := b.Verify; vf != nil {
+		keyless := vf.Identity != "" || vf.IdentityRegexp != "" || vf.Issuer != "" || vf.IssuerRegexp != ""
+		switch {
+		case vf.Key != "" && keyless:
+			v.add("base.verify", "set either key or a keyless identity and issuer, not both")
+		case vf.Key == "" && !keyless:
+			v.add("base.verify", "needs key (WSO2's wso2-public-key.pub, say) or identity and issuer")
+		case keyless && (vf.Identity == "") == (vf.IdentityRegexp == ""):
+			v.add("base.verify.identity", "set exactly one of identity and identityRegexp")
+		case keyless && (vf.Issuer == "") == (vf.IssuerRegexp == ""):
+			v.add("base.verify.issuer", "set exactly one of issuer and issuerRegexp")
+		}
+	}
 	if d, ok := ref.(name.Digest); ok && b.Digest != "" && d.DigestStr() != b.Digest {
 		v.add("base.digest", "%s differs from the digest in base.image (%s)", b.Digest, d.DigestStr())
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
@@ -34,6 +35,7 @@ func addBuild(root *cobra.Command) {
 		in        inputOptions
 		target    targetOptions
 		bk        buildkitOptions
+		sig       signOptions
 		output    string
 		asJSON    bool
 		ifChanged bool
@@ -74,25 +76,41 @@ no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest build.`,
 				}
 				opts.Select = watch.Select(opts.Registry)
 			}
+			if out.Kind != "registry" {
+				// A signature lives in a registry, beside the image: nothing to sign here.
+				if sig.Sign == "true" {
+					return usageError{fmt.Errorf("--sign needs a registry to store the signature; it cannot go with --output %s", output)}
+				}
+				sig.Sign = "false"
+			}
+			signer, err := sig.signer(cmd.Context(), opts.Registry, prefixed{cmd.ErrOrStderr()})
+			if err != nil {
+				return err
+			}
+			var afterPush build.Step
+			if signer != nil {
+				afterPush = signStep(signer, time.Now())
+			}
 			c, err := buildkitd.Connect(cmd.Context(), buildkitd.Options{Host: bk.Host, StateDir: bk.StateDir, Insecure: reg.Insecure, Log: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			results, err := runBuilds(cmd.Context(), cmd.ErrOrStderr(), bk.Progress, func(status chan *client.SolveStatus) ([]*build.Result, error) {
-				return build.All(cmd.Context(), opts, c, status, profs, out, nil)
+				return build.All(cmd.Context(), opts, c, status, profs, out, afterPush)
 			})
 			printResults(cmd.OutOrStdout(), results, asJSON)
-			return err
+			return firstErr(err, buildToActions(results))
 		},
 	}
 	reg.AddFlags(cmd)
 	in.AddFlags(cmd)
 	target.AddFlags(cmd)
 	bk.AddFlags(cmd)
+	sig.AddFlags(cmd)
 	cmd.Flags().StringVar(&output, "output", "registry", "where the image goes: registry (push to the target), oci:DIR (OCI layout) or tar:FILE (OCI archive)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
-	cmd.Flags().BoolVar(&ifChanged, "if-changed", false, "build only the profiles `wso2img watch` finds due (new update, moved base, changed profile or inputs); running it again builds nothing")
+	cmd.Flags().BoolVar(&ifChanged, "if-changed", false, "build only the profiles that wso2img watch finds due (new update, moved base, changed profile or inputs); running it again builds nothing")
 	root.AddCommand(cmd)
 }
 

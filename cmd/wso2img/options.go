@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,7 @@ import (
 	"github.com/wso2img/wso2img/internal/registry"
 	"github.com/wso2img/wso2img/internal/version"
 	"github.com/wso2img/wso2img/profiles"
+	"github.com/wso2img/wso2img/verify"
 )
 
 // registryOptions say how to reach registries.
@@ -69,7 +71,27 @@ func buildOptions(r *registryOptions, in *inputOptions, t *targetOptions, w io.W
 		Inputs:         inputs.Options{CAFile: in.CAFile, CacheDir: in.CacheDir, UserAgent: version.UserAgent(), Log: log},
 		RegistryPrefix: t.Registry,
 		Log:            log,
+		CheckBase:      checkBase(ro),
 	}, nil
+}
+
+// checkBase verifies a base's cosign signature when its profile asks for it
+// (base.verify), at the digest it is pulled from, before anything else happens.
+func checkBase(reg registry.Options) func(context.Context, *build.Plan) error {
+	return func(ctx context.Context, plan *build.Plan) error {
+		v := plan.Profile.Base.Verify
+		if v == nil {
+			return nil
+		}
+		ref, err := reg.NewDigest(plan.Base.Pull)
+		if err != nil {
+			return err
+		}
+		return verify.Base(ctx, reg, plan.Profile.Name, ref, verify.SignatureOptions{
+			Key: v.Key, Identity: v.Identity, IdentityRegexp: v.IdentityRegexp,
+			Issuer: v.Issuer, IssuerRegexp: v.IssuerRegexp, IgnoreTlog: v.InsecureIgnoreTlog,
+		})
+	}
 }
 
 // loadProfiles loads every profile named on the command line, reporting all that fail.

@@ -3,15 +3,18 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
 	"github.com/wso2img/wso2img/internal/version"
+	"github.com/wso2img/wso2img/sign"
 )
 
 // envVars are the environment variables wso2img reads besides WSO2IMG_<FLAG>, declared
@@ -23,6 +26,9 @@ var envVars = []struct{ name, help string }{
 	{"DOCKER_CONFIG", "folder of the docker config.json holding registry credentials"},
 	{"XDG_CACHE_HOME", "the download cache lives in $XDG_CACHE_HOME/wso2img"},
 	{"XDG_CONFIG_HOME", "wso2img.yaml is also looked for in $XDG_CONFIG_HOME/wso2img"},
+	{"XDG_STATE_HOME", "wso2img's private buildkitd lives in $XDG_STATE_HOME/wso2img/buildkitd"},
+	{"GITHUB_OUTPUT", "with GITHUB_ACTIONS=true: build and watch write their step outputs here"},
+	{"GITHUB_STEP_SUMMARY", "with GITHUB_ACTIONS=true: build and watch write a markdown summary here"},
 }
 
 func newRoot() *cobra.Command {
@@ -41,6 +47,12 @@ flag names.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			// Progress, logs of concurrent builds and signing all write to stderr. A file
+			// takes concurrent writes whole (and must stay a file, for the tty display);
+			// anything else is serialised.
+			if _, isFile := cmd.Root().ErrOrStderr().(*os.File); !isFile {
+				cmd.Root().SetErr(&lockedWriter{w: cmd.Root().ErrOrStderr()})
+			}
 			return bindConfig(cmd, configFile)
 		},
 	}
@@ -63,7 +75,10 @@ func envHelp() string {
 	var b strings.Builder
 	b.WriteString("Environment:")
 	for _, e := range envVars {
-		fmt.Fprintf(&b, "\n  %-16s %s", e.name, e.help)
+		fmt.Fprintf(&b, "\n  %-28s %s", e.name, e.help)
+	}
+	for _, e := range sign.Environment {
+		fmt.Fprintf(&b, "\n  %-28s %s", e.Name, e.Help)
 	}
 	return b.String()
 }
@@ -131,4 +146,17 @@ func bindConfig(cmd *cobra.Command, configFile string) error {
 		return usageError{errors.Join(errs...)}
 	}
 	return nil
+}
+
+// lockedWriter serialises writes, so that lines written at once by several goroutines
+// (BuildKit's progress display, planning and signing logs) never interleave mid-line.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
