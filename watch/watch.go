@@ -24,6 +24,8 @@ import (
 // Status is whether one profile is due for a rebuild, and why.
 type Status struct {
 	Profile string `json:"profile"`
+	// File is the profile's file (for a workflow matrix of the due profiles).
+	File string `json:"file"`
 	// Image is the target repository.
 	Image string `json:"image"`
 	Due   bool   `json:"due"`
@@ -57,6 +59,7 @@ func Check(ctx context.Context, reg registry.Options, plan *build.Plan) (*Status
 	prof := plan.Profile
 	st := &Status{
 		Profile:    prof.Name,
+		File:       prof.File,
 		Image:      plan.Repository,
 		Tag:        plan.Tags[0].Tag,
 		Release:    prof.Release,

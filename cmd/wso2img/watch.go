@@ -64,6 +64,9 @@ checked (an input fails verification: 3).`,
 					errs = append(errs, err)
 				}
 			}
+			if err := watchToActions(statuses); err != nil {
+				errs = append(errs, err)
+			}
 			if asJSON {
 				if statuses == nil {
 					statuses = []*watch.Status{}

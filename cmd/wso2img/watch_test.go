@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -253,5 +255,112 @@ func TestMirror(t *testing.T) {
 	r = runCLI(t, "plan", "--insecure-registry", dst.Host, "--cache-dir", w.cache, own)
 	if r.code != 0 || !strings.Contains(r.stdout, "pulled from "+prefix+"/wso2is@"+base) {
 		t.Errorf("plan with base.mirror: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestActionsOutputs: inside GitHub Actions, watch and build write the step outputs and
+// the job summary themselves.
+func TestActionsOutputs(t *testing.T) {
+	reg, bk := needBuildkit(t)
+	w := newWorld(t, reg)
+	w.pushIS58()
+	file := w.profile("is.yaml", "extends: wso2is-5.8.0-alpine\nupdate: {wum: latest}\n")
+	dir := t.TempDir()
+	output, summary := filepath.Join(dir, "output"), filepath.Join(dir, "summary")
+	t.Setenv("GITHUB_ACTIONS", "true")
+	t.Setenv("GITHUB_OUTPUT", output)
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	target := w.prefix + "/out"
+
+	w.watch(t, target, file)
+	outs := readOutputs(t, output)
+	if outs["due"] != `["`+file+`"]` {
+		t.Errorf("watch output due = %q, want the profile's file", outs["due"])
+	}
+	os.Remove(output)
+	r, res := w.build(t, bk, target, file)
+	if r.code != 0 {
+		t.Fatalf("build exit %d:\n%s", r.code, r.stderr)
+	}
+	outs = readOutputs(t, output)
+	if outs["digest"] != res[0].Digest || outs["digests"] != target+"/wso2is@"+res[0].Digest {
+		t.Errorf("build outputs %v, want digest %s", outs, res[0].Digest)
+	}
+	if outs["tags"] != target+"/wso2is:5.8.0.1565855673150-alpine3.10\n"+target+"/wso2is:5.8.0-alpine3.10" {
+		t.Errorf("build output tags = %q", outs["tags"])
+	}
+	var js []buildResult
+	if err := json.Unmarshal([]byte(outs["json"]), &js); err != nil || js[0].Digest != res[0].Digest {
+		t.Errorf("build output json = %q (%v)", outs["json"], err)
+	}
+	md, _ := os.ReadFile(summary)
+	for _, want := range []string{"### wso2img watch: 1 of 1 due", "### wso2img build", "| is |", res[0].Digest} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("job summary lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// readOutputs parses $GITHUB_OUTPUT as the runner does.
+func readOutputs(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i < len(lines); i++ {
+		name, delim, ok := strings.Cut(lines[i], "<<")
+		if !ok {
+			continue
+		}
+		var val []string
+		for i++; i < len(lines) && lines[i] != delim; i++ {
+			val = append(val, lines[i])
+		}
+		out[name] = strings.Join(val, "\n")
+	}
+	return out
+}
+
+// TestLatestOnFloatingBase: a profile that names a floating base tag and follows the
+// latest update gets the update whose unique tag names the same digest.
+func TestLatestOnFloatingBase(t *testing.T) {
+	w := newWorld(t, needRegistry(t))
+	is58 := func(created int64) standin.Options {
+		return standin.Options{Product: "wso2is", Version: "5.8.0", Ports: []int{4000, 9763, 9443}, Created: time.UnixMilli(created)}
+	}
+	first := w.pushBase(is58(wum1), []string{"wso2is:5.8.0.1565855673150-alpine3.10", "wso2is:5.8.0-alpine3.10"})
+	w.pushBase(is58(wum2), []string{"wso2is:5.8.0.1567933846116-alpine3.10"}) // newer, but not behind the floating tag
+	file := w.profile("p.yaml", "extends: wso2is-5.8.0-alpine\nbase: {image: docker.wso2.com/wso2is:5.8.0-alpine3.10}\nupdate: {wum: latest}\n")
+	plan := func() (string, string) {
+		r := runCLI(t, append([]string{"plan", "--json"}, append(w.flags(), file)...)...)
+		if r.code != 0 {
+			t.Fatalf("plan exit %d:\n%s", r.code, r.stderr)
+		}
+		var p []struct {
+			Tags []struct{ Tag string }
+			Base struct{ Digest string }
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p[0].Tags[0].Tag, p[0].Base.Digest
+	}
+	if tag, digest := plan(); tag != "5.8.0.1565855673150-alpine3.10" || digest != first {
+		t.Errorf("floating tag on the first update: %s %s", tag, digest)
+	}
+	second := w.pushBase(is58(wum2), []string{"wso2is:5.8.0-alpine3.10"})
+	if tag, digest := plan(); tag != "5.8.0.1567933846116-alpine3.10" || digest != second {
+		t.Errorf("floating tag moved to the second update: %s %s", tag, digest)
+	}
+	// A floating tag that names no update of the scheme cannot be built as "latest".
+	other := is58(wum2)
+	other.Labels = map[string]string{"rebuilt": "yes"}
+	w.pushBase(other, []string{"wso2is:5.8.0-alpine3.10"})
+	r := runCLI(t, append([]string{"plan"}, append(w.flags(), file)...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "its update is unknown") {
+		t.Errorf("floating tag on an unknown update: exit %d\n%s", r.code, r.stderr)
 	}
 }
