@@ -1,13 +1,9 @@
 package sign_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -75,28 +71,6 @@ func subject() *sign.Subject {
 	}
 }
 
-// cosignCLI runs a stock cosign binary offline: no transparency log, a private HOME
-// (cosign caches TUF metadata there), plain HTTP to the loopback registry.
-func cosignCLI(t *testing.T, bin string, args ...string) (string, error) {
-	t.Helper()
-	path, err := testenv.Bin(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, args...)
-	home := t.TempDir()
-	cmd.Env = append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "COSIGN_YES=true")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	return out.String(), err
-}
-
-// offline are the flags every stock cosign run needs here.
-var offline = []string{"--insecure-ignore-tlog=true", "--allow-insecure-registry=true", "--allow-http-registry=true"}
-
 // TestStockCosignVerifies signs and attests with the library, then has the stock cosign
 // v2 and v3 CLIs verify the signature and both attestations with the right key, and
 // reject them with another key.
@@ -135,7 +109,7 @@ func TestStockCosignVerifies(t *testing.T) {
 
 	for _, bin := range []string{"cosign-v2", "cosign-v3"} {
 		t.Run(bin, func(t *testing.T) {
-			out, err := cosignCLI(t, bin, append([]string{"verify", "--key", pub}, append(offline, ref.String())...)...)
+			out, err := signtest.Cosign(t, bin, append([]string{"verify", "--key", pub}, append(signtest.Offline, ref.String())...)...)
 			if err != nil {
 				t.Fatalf("%s verify --key: %v\n%s", bin, err, out)
 			}
@@ -143,7 +117,7 @@ func TestStockCosignVerifies(t *testing.T) {
 				t.Errorf("%s verify printed no annotations:\n%s", bin, out)
 			}
 			for typ, want := range map[string]string{"slsaprovenance1": sign.PredicateSLSAProvenance, "spdxjson": sign.PredicateSPDX} {
-				out, err := cosignCLI(t, bin, append([]string{"verify-attestation", "--key", pub, "--type", typ}, append(offline, ref.String())...)...)
+				out, err := signtest.Cosign(t, bin, append([]string{"verify-attestation", "--key", pub, "--type", typ}, append(signtest.Offline, ref.String())...)...)
 				if err != nil {
 					t.Fatalf("%s verify-attestation --type %s: %v\n%s", bin, typ, err, out)
 				}
@@ -151,11 +125,11 @@ func TestStockCosignVerifies(t *testing.T) {
 					t.Errorf("%s verify-attestation --type %s printed statements of %v, want %s", bin, typ, got, want)
 				}
 			}
-			out, err = cosignCLI(t, bin, append([]string{"verify", "--key", otherPub}, append(offline, ref.String())...)...)
+			out, err = signtest.Cosign(t, bin, append([]string{"verify", "--key", otherPub}, append(signtest.Offline, ref.String())...)...)
 			if err == nil {
 				t.Fatalf("%s verify accepted the signature with another key:\n%s", bin, out)
 			}
-			out, err = cosignCLI(t, bin, append([]string{"verify-attestation", "--key", otherPub, "--type", "slsaprovenance1"}, append(offline, ref.String())...)...)
+			out, err = signtest.Cosign(t, bin, append([]string{"verify-attestation", "--key", otherPub, "--type", "slsaprovenance1"}, append(signtest.Offline, ref.String())...)...)
 			if err == nil {
 				t.Fatalf("%s verify-attestation accepted the provenance with another key:\n%s", bin, out)
 			}
@@ -202,7 +176,7 @@ func TestSignIndex(t *testing.T) {
 	if err := s.Sign(context.Background(), ref, map[string]string{"a": "b"}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := cosignCLI(t, "cosign-v2", append([]string{"verify", "--key", pub}, append(offline, ref.String())...)...)
+	out, err := signtest.Cosign(t, "cosign-v2", append([]string{"verify", "--key", pub}, append(signtest.Offline, ref.String())...)...)
 	if err != nil {
 		t.Fatalf("cosign verify of the index: %v\n%s", err, out)
 	}

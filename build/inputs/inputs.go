@@ -203,17 +203,3 @@ func (f *Fetcher) logf(format string, args ...any) {
 	defer f.logMu.Unlock()
 	fmt.Fprintf(f.log, format+"\n", args...)
 }
-
-// humanSize formats n bytes with SI units, as download tools do ("12.3 MB").
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/wso2img/wso2img/internal/units"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -80,7 +81,7 @@ func (f *Fetcher) localFile(ctx context.Context, s Spec, file string, fi fs.File
 		Size:   size,
 		Files:  []File{{Rel: filepath.Base(s.Path), Type: "file", Mode: fileMode(fi.Mode()), Size: size, SHA256: got.sha256}},
 	}
-	msg := fmt.Sprintf("local %s (%s)", s.Path, humanSize(size))
+	msg := fmt.Sprintf("local %s (%s)", s.Path, units.Bytes(size))
 	if !want.empty() {
 		msg += ", " + want.verified()
 	}
@@ -148,7 +149,7 @@ func (f *Fetcher) localDir(ctx context.Context, s Spec, root, dir string) (*Veri
 		return nil, fmt.Errorf("%s: reading the directory: %w", where(s.Profile, s.Field, s.Path), err)
 	}
 	v.Digest = treeDigest(v.Files)
-	f.logf("local %s (%d entries, %s)", s.Path, len(v.Files), humanSize(v.Size))
+	f.logf("local %s (%d entries, %s)", s.Path, len(v.Files), units.Bytes(v.Size))
 	return v, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wso2img/wso2img/internal/units"
 	"io"
 	"io/fs"
 	"net/url"
@@ -64,7 +65,7 @@ func (f *Fetcher) fetchURL(ctx context.Context, s Spec) (*Verified, error) {
 		Size:   size,
 		Files:  []File{{Rel: rel, Type: "file", Mode: fileMode(fi.Mode()), Size: size, SHA256: got.sha256}},
 	}
-	msg := fmt.Sprintf("%s %s (%s), %s", verb, s.URL, humanSize(size), want.verified())
+	msg := fmt.Sprintf("%s %s (%s), %s", verb, s.URL, units.Bytes(size), want.verified())
 	if s.Signature != "" {
 		if v.Signer, err = f.verifySignature(ctx, s, blob); err != nil {
 			return nil, err

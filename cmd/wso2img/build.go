@@ -13,6 +13,7 @@ import (
 
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/build/buildkitd"
+	"github.com/wso2img/wso2img/internal/units"
 	"github.com/wso2img/wso2img/watch"
 )
 
@@ -29,89 +30,97 @@ func (o *buildkitOptions) AddFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.Progress, "progress", "auto", "progress display on stderr: auto, plain, tty, quiet or rawjson")
 }
 
+// buildFlags are the flags of `wso2img build`.
+type buildFlags struct {
+	reg       registryOptions
+	in        inputOptions
+	target    targetOptions
+	bk        buildkitOptions
+	sig       signOptions
+	output    string
+	asJSON    bool
+	ifChanged bool
+}
+
 func addBuild(root *cobra.Command) {
-	var (
-		reg       registryOptions
-		in        inputOptions
-		target    targetOptions
-		bk        buildkitOptions
-		sig       signOptions
-		output    string
-		asJSON    bool
-		ifChanged bool
-	)
+	var f buildFlags
 	cmd := &cobra.Command{
 		Use:   "build PROFILE...",
-		Short: "Build each profile's image through BuildKit and push it by digest, then tag it",
+		Short: "Build each profile's image through BuildKit, push it by digest, sign it, then tag it",
 		Long: `build plans each profile (see wso2img plan: base pinned by digest, every input
 verified) and builds it through BuildKit: the inputs become one layer owned by the
 product's non-root user, merged onto the untouched base, whose layers are never pulled
 (the registry mounts them across repositories). The image is reproducible: timestamps
 are the update's time, so the same profile and inputs give the same digest.
 
-The image is pushed by digest first; only then are its tags written. A unique tag
-(5.8.0.1565855673150, 4.2.0.15) never moves: if it names another digest, the build
-stops before pushing and asks for a new release. Pushing the same image again is a
-no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest build.`,
-		Example: `  wso2img build --registry registry.acme.com/wso2 profiles/is.yaml
+The image is pushed by digest first, then signed with cosign (signature, SLSA
+provenance and SPDX SBOM; see --sign), and only then are its tags written: no tag names
+an unsigned image. A unique tag (5.8.0.1565855673150, 4.2.0.15) never moves: if it names
+another digest, the build stops before pushing and asks for a new release. Pushing the
+same image again is a no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest build.`,
+		Example: `  wso2img build --registry registry.acme.com/wso2 --key cosign.key profiles/is.yaml
+  wso2img build --if-changed profiles/*.yaml          # a nightly job: only what is due
   wso2img build --output oci:out/ profiles/is.yaml
   wso2img build --json profiles/*.yaml | jq -r '.[].digest'`,
 		Args: argsAtLeast(1, "profile"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := buildOptions(&reg, &in, &target, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			out, err := build.ParseOutput(output)
-			if err != nil {
-				return usageError{err}
-			}
-			profs, err := loadProfiles(args)
-			if err != nil {
-				return err
-			}
-			if ifChanged {
-				if out.Kind != "registry" {
-					return usageError{fmt.Errorf("--if-changed compares with the target registry; it cannot go with --output %s", output)}
-				}
-				opts.Select = watch.Select(opts.Registry)
-			}
-			if out.Kind != "registry" {
-				// A signature lives in a registry, beside the image: nothing to sign here.
-				if sig.Sign == "true" {
-					return usageError{fmt.Errorf("--sign needs a registry to store the signature; it cannot go with --output %s", output)}
-				}
-				sig.Sign = "false"
-			}
-			signer, err := sig.signer(cmd.Context(), opts.Registry, prefixed{cmd.ErrOrStderr()})
-			if err != nil {
-				return err
-			}
-			var afterPush build.Step
-			if signer != nil {
-				afterPush = signStep(signer, time.Now())
-			}
-			c, err := buildkitd.Connect(cmd.Context(), buildkitd.Options{Host: bk.Host, StateDir: bk.StateDir, Insecure: reg.Insecure, Log: cmd.ErrOrStderr()})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			results, err := runBuilds(cmd.Context(), cmd.ErrOrStderr(), bk.Progress, func(status chan *client.SolveStatus) ([]*build.Result, error) {
-				return build.All(cmd.Context(), opts, c, status, profs, out, afterPush)
-			})
-			printResults(cmd.OutOrStdout(), results, asJSON)
-			return firstErr(err, buildToActions(results))
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return f.run(cmd, args) },
 	}
-	reg.AddFlags(cmd)
-	in.AddFlags(cmd)
-	target.AddFlags(cmd)
-	bk.AddFlags(cmd)
-	sig.AddFlags(cmd)
-	cmd.Flags().StringVar(&output, "output", "registry", "where the image goes: registry (push to the target), oci:DIR (OCI layout) or tar:FILE (OCI archive)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
-	cmd.Flags().BoolVar(&ifChanged, "if-changed", false, "build only the profiles that wso2img watch finds due (new update, moved base, changed profile or inputs); running it again builds nothing")
+	f.reg.AddFlags(cmd)
+	f.in.AddFlags(cmd)
+	f.target.AddFlags(cmd)
+	f.bk.AddFlags(cmd)
+	f.sig.AddFlags(cmd)
+	cmd.Flags().StringVar(&f.output, "output", "registry", "where the image goes: registry (push to the target), oci:DIR (OCI layout) or tar:FILE (OCI archive)")
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
+	cmd.Flags().BoolVar(&f.ifChanged, "if-changed", false, "build only the profiles that wso2img watch finds due (new update, moved base, changed profile or inputs); running it again builds nothing")
 	root.AddCommand(cmd)
+}
+
+func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
+	ctx, stderr := cmd.Context(), cmd.ErrOrStderr()
+	opts, err := buildOptions(&f.reg, &f.in, &f.target, stderr)
+	if err != nil {
+		return err
+	}
+	out, err := build.ParseOutput(f.output)
+	if err != nil {
+		return usageError{err}
+	}
+	if out.Kind != "registry" {
+		switch {
+		case f.ifChanged:
+			return usageError{fmt.Errorf("--if-changed compares with the target registry; it cannot go with --output %s", f.output)}
+		case f.sig.Sign == "true":
+			return usageError{fmt.Errorf("--sign needs a registry to store the signature beside the image; it cannot go with --output %s", f.output)}
+		}
+		f.sig.Sign = "false"
+	}
+	if f.ifChanged {
+		opts.Select = watch.Select(opts.Registry)
+	}
+	profs, err := loadProfiles(args)
+	if err != nil {
+		return err
+	}
+	// A key that cannot be loaded fails now, before anything is built.
+	signer, err := f.sig.signer(ctx, opts.Registry, prefixed{stderr})
+	if err != nil {
+		return err
+	}
+	var afterPush build.Step
+	if signer != nil {
+		afterPush = signStep(signer, time.Now())
+	}
+	c, err := buildkitd.Connect(ctx, buildkitd.Options{Host: f.bk.Host, StateDir: f.bk.StateDir, Insecure: f.reg.Insecure, Log: stderr})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	results, err := runBuilds(ctx, stderr, f.bk.Progress, func(status chan *client.SolveStatus) ([]*build.Result, error) {
+		return build.All(ctx, opts, c, status, profs, out, afterPush)
+	})
+	results = nonNil(results)
+	return firstErr(err, buildToActions(results), emit(cmd.OutOrStdout(), f.asJSON, results, printBuilds))
 }
 
 // runBuilds draws BuildKit's progress on w while run builds.
@@ -133,20 +142,7 @@ func runBuilds(ctx context.Context, w io.Writer, mode string, run func(chan *cli
 	return results, err
 }
 
-func printResults(w io.Writer, results []*build.Result, asJSON bool) {
-	var done []*build.Result
-	for _, r := range results {
-		if r != nil {
-			done = append(done, r)
-		}
-	}
-	if asJSON {
-		if done == nil {
-			done = []*build.Result{}
-		}
-		_ = writeJSON(w, done)
-		return
-	}
+func printBuilds(w io.Writer, done []*build.Result) {
 	for _, r := range done {
 		if r.Skipped {
 			fmt.Fprintf(w, "%s\tnot built: %s\n", r.Profile, strings.Join(r.Reasons, "; "))
@@ -168,7 +164,7 @@ func printResults(w io.Writer, results []*build.Result, asJSON bool) {
 		if r.Output != "" {
 			pushed = "written"
 		}
-		fmt.Fprintf(w, "  added\t%d layer(s), %s (%s)\n", r.LayersAdded, humanBytes(r.BytesAdded), pushed)
+		fmt.Fprintf(w, "  added\t%d layer(s), %s (%s)\n", r.LayersAdded, units.Bytes(r.BytesAdded), pushed)
 		signed := "no"
 		if r.Signed {
 			signed = "yes"
@@ -178,17 +174,4 @@ func printResults(w io.Writer, results []*build.Result, asJSON bool) {
 			fmt.Fprintf(w, "  why\t%s\n", strings.Join(r.Reasons, "; "))
 		}
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -37,38 +39,10 @@ base, and its digest is the same.`,
 			if err != nil {
 				return err
 			}
-			profs, err := loadProfiles(args)
-			if err != nil {
-				return err
-			}
-			planner, err := build.NewPlanner(opts)
-			if err != nil {
-				return usageError{err}
-			}
-			var results []*mirror.Result
-			var errs []error
-			for _, p := range profs {
-				r, err := mirrorProfile(cmd, planner, opts, p, to)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				results = append(results, r)
-			}
-			if asJSON {
-				if results == nil {
-					results = []*mirror.Result{}
-				}
-				return firstErr(writeJSON(cmd.OutOrStdout(), results), build.JoinErrors(errs))
-			}
-			for _, r := range results {
-				copied := "no cosign signature found"
-				if len(r.Copied) > 0 {
-					copied = "with " + strings.Join(r.Copied, ", ")
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s → %s\n  digest\t%s (%s)\n  build with\t--mirror %s\n", r.Profile, r.From, r.To, r.Digest, copied, r.MirrorFlag)
-			}
-			return build.JoinErrors(errs)
+			results, err := eachProfile(cmd.Context(), args, opts, func(ctx context.Context, p *build.Planner, prof *profiles.Profile) (*mirror.Result, error) {
+				return mirrorProfile(ctx, p, opts, prof, to)
+			})
+			return firstErr(err, emit(cmd.OutOrStdout(), asJSON, results, printMirrored))
 		},
 	}
 	reg.AddFlags(cmd)
@@ -77,9 +51,19 @@ base, and its digest is the same.`,
 	root.AddCommand(cmd)
 }
 
+func printMirrored(w io.Writer, results []*mirror.Result) {
+	for _, r := range results {
+		copied := "no cosign signature found"
+		if len(r.Copied) > 0 {
+			copied = "with " + strings.Join(r.Copied, ", ")
+		}
+		fmt.Fprintf(w, "%s\t%s → %s\n  digest\t%s (%s)\n  build with\t--mirror %s\n", r.Profile, r.From, r.To, r.Digest, copied, r.MirrorFlag)
+	}
+}
+
 // mirrorProfile copies one profile's base.
-func mirrorProfile(cmd *cobra.Command, planner *build.Planner, opts build.Options, p *profiles.Profile, to string) (*mirror.Result, error) {
-	plan, err := planner.PlanBase(cmd.Context(), p)
+func mirrorProfile(ctx context.Context, planner *build.Planner, opts build.Options, p *profiles.Profile, to string) (*mirror.Result, error) {
+	plan, err := planner.PlanBase(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +80,7 @@ func mirrorProfile(cmd *cobra.Command, planner *build.Planner, opts build.Option
 	default:
 		return nil, usageError{fmt.Errorf("profile %q: where to? pass --to PREFIX or set base.mirror in the profile", p.Name)}
 	}
-	if r.Digest, r.Copied, err = mirror.Copy(cmd.Context(), opts.Registry, plan.Base.Pull, r.To); err != nil {
+	if r.Digest, r.Copied, err = mirror.Copy(ctx, opts.Registry, plan.Base.Pull, r.To); err != nil {
 		return nil, fmt.Errorf("profile %q: %w", p.Name, err)
 	}
 	if r.Copied == nil {

@@ -122,3 +122,37 @@ func (p prefixed) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// eachProfile loads the profiles named on the command line and runs do on each with one
+// planner (one download cache, one HTTP client), collecting the results of those that
+// succeed and every failure, so that one bad profile does not hide the others.
+func eachProfile[T any](ctx context.Context, args []string, opts build.Options, do func(context.Context, *build.Planner, *profiles.Profile) (T, error)) ([]T, error) {
+	profs, err := loadProfiles(args)
+	if err != nil {
+		return nil, err
+	}
+	planner, err := build.NewPlanner(opts)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	results := []T{}
+	var errs []error
+	for _, p := range profs {
+		r, err := do(ctx, planner, p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		results = append(results, r)
+	}
+	return results, build.JoinErrors(errs)
+}
+
+// emit writes results on stdout, as one JSON document or as text.
+func emit[T any](w io.Writer, asJSON bool, results []T, text func(io.Writer, []T)) error {
+	if asJSON {
+		return writeJSON(w, results)
+	}
+	text(w, results)
+	return nil
+}

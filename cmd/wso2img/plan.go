@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wso2img/wso2img/build"
+	"github.com/wso2img/wso2img/profiles"
 )
 
 func addPlan(root *cobra.Command) {
@@ -35,38 +37,10 @@ pushes nothing.`,
 			if err != nil {
 				return err
 			}
-			profs, err := loadProfiles(args)
-			if err != nil {
-				return err
-			}
-			planner, err := build.NewPlanner(opts)
-			if err != nil {
-				return usageError{err}
-			}
-			var plans []*build.Plan
-			var errs []error
-			for _, p := range profs {
-				plan, err := planner.Plan(cmd.Context(), p)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				plans = append(plans, plan)
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				if err := writeJSON(out, planViews(plans)); err != nil {
-					return err
-				}
-			} else {
-				for i, plan := range plans {
-					if i > 0 {
-						fmt.Fprintln(out)
-					}
-					printPlan(out, plan)
-				}
-			}
-			return build.JoinErrors(errs)
+			plans, err := eachProfile(cmd.Context(), args, opts, func(ctx context.Context, p *build.Planner, prof *profiles.Profile) (*build.Plan, error) {
+				return p.Plan(ctx, prof)
+			})
+			return firstErr(err, emit(cmd.OutOrStdout(), asJSON, planViews(plans), printPlans))
 		},
 	}
 	reg.AddFlags(cmd)
@@ -96,6 +70,15 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+func printPlans(w io.Writer, views []planView) {
+	for i, v := range views {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		printPlan(w, v.Plan)
+	}
 }
 
 func printPlan(w io.Writer, p *build.Plan) {

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -27,19 +22,7 @@ import (
 // stockCosign runs a stock cosign CLI offline against the loopback registry.
 func stockCosign(t *testing.T, bin string, args ...string) (string, error) {
 	t.Helper()
-	path, err := testenv.Bin(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	home := t.TempDir()
-	cmd := exec.CommandContext(ctx, path, append(args, "--insecure-ignore-tlog=true", "--allow-insecure-registry=true", "--allow-http-registry=true")...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "COSIGN_YES=true")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	return out.String(), err
+	return signtest.Cosign(t, bin, append(args, signtest.Offline...)...)
 }
 
 // TestSignedBuild: build pushes by digest, signs with the key and attaches provenance

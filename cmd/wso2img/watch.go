@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wso2img/wso2img/build"
+	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/watch"
 )
 
@@ -42,42 +44,14 @@ checked (an input fails verification: 3).`,
 			if err != nil {
 				return err
 			}
-			profs, err := loadProfiles(args)
-			if err != nil {
-				return err
-			}
-			planner, err := build.NewPlanner(opts)
-			if err != nil {
-				return usageError{err}
-			}
-			var statuses []*watch.Status
-			var errs []error
-			for _, p := range profs {
-				plan, err := planner.Plan(cmd.Context(), p)
-				if err == nil {
-					var st *watch.Status
-					if st, err = watch.Check(cmd.Context(), opts.Registry, plan); err == nil {
-						statuses = append(statuses, st)
-					}
-				}
+			statuses, err := eachProfile(cmd.Context(), args, opts, func(ctx context.Context, p *build.Planner, prof *profiles.Profile) (*watch.Status, error) {
+				plan, err := p.Plan(ctx, prof)
 				if err != nil {
-					errs = append(errs, err)
+					return nil, err
 				}
-			}
-			if err := watchToActions(statuses); err != nil {
-				errs = append(errs, err)
-			}
-			if asJSON {
-				if statuses == nil {
-					statuses = []*watch.Status{}
-				}
-				if err := writeJSON(cmd.OutOrStdout(), statuses); err != nil {
-					return err
-				}
-			} else {
-				printStatuses(cmd.OutOrStdout(), statuses)
-			}
-			return build.JoinErrors(errs)
+				return watch.Check(ctx, opts.Registry, plan)
+			})
+			return firstErr(err, watchToActions(statuses), emit(cmd.OutOrStdout(), asJSON, statuses, printStatuses))
 		},
 	}
 	reg.AddFlags(cmd)

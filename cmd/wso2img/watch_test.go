@@ -10,11 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
+	"github.com/wso2img/wso2img/internal/registry"
+	"github.com/wso2img/wso2img/internal/signtest"
 	"github.com/wso2img/wso2img/internal/standin"
 	"github.com/wso2img/wso2img/internal/testenv"
+	"github.com/wso2img/wso2img/sign"
 	"github.com/wso2img/wso2img/watch"
 )
 
@@ -176,6 +180,7 @@ func TestScheduledRebuild(t *testing.T) {
 // TestMirror copies a two-platform base and its cosign artifacts to a second registry,
 // and builds from the copy.
 func TestMirror(t *testing.T) {
+	testenv.Need(t, "cosign-v2")
 	reg, _ := needBuildkit(t)
 	w := newWorld(t, reg)
 	ctx := context.Background()
@@ -189,12 +194,22 @@ func TestMirror(t *testing.T) {
 	arm64 := v1.Platform{OS: "linux", Architecture: "arm64"}
 	base := w.pushBase(standin.Options{Product: "wso2is", Version: "5.8.0", Ports: []int{4000, 9763, 9443}, Created: time.UnixMilli(wum1)},
 		[]string{"wso2is:5.8.0.1565855673150-alpine3.10"}, amd64, arm64)
-	sig, _ := random.Image(128, 1)
-	sigTag := "wso2is:" + strings.Replace(base, ":", "-", 1) + ".sig"
-	sigDigest, err := standin.Push(ctx, w.prefix+"/"+sigTag, sig, true)
+	// WSO2 signs its bases with cosign: the signature must travel with the copy.
+	key, pub := signtest.Keys(t)
+	s, err := sign.New(ctx, sign.Options{Key: key, Password: signtest.PasswordFunc, Registry: registry.Options{Insecure: []string{reg.Host}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	upstream, err := name.NewDigest(w.prefix+"/wso2is@"+base, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sign(ctx, upstream, nil); err != nil {
+		t.Fatal(err)
+	}
+	sigTag := "wso2is:" + strings.Replace(base, ":", "-", 1) + ".sig"
+	_, sigDesc := remoteImage(t, w.prefix+"/"+sigTag)
+	sigDigest := sigDesc.Digest.String()
 	file := w.profile("p.yaml", "extends: wso2is-5.8.0-alpine\nupdate: {wum: 1565855673150}\nplatforms: [linux/amd64, linux/arm64]\n")
 
 	prefix := dst.Host + "/mirror"
@@ -225,6 +240,16 @@ func TestMirror(t *testing.T) {
 	}
 	if _, d := remoteImage(t, prefix+"/"+sigTag); d.Digest.String() != sigDigest {
 		t.Errorf("the signature's copy differs: %s, want %s", d.Digest, sigDigest)
+	}
+	// The signature still verifies at the mirror, with wso2img and with stock cosign.
+	mirrored := prefix + "/wso2is@" + base
+	if o, err := stockCosign(t, "cosign-v2", "verify", "--key", pub, mirrored); err != nil {
+		t.Errorf("cosign verify at the mirror: %v\n%s", err, o)
+	}
+	verifyBase := w.profile("verified.yaml", "extends: wso2is-5.8.0-alpine\nupdate: {wum: 1565855673150}\nplatforms: [linux/amd64, linux/arm64]\n"+
+		"base: {verify: {key: "+pub+", insecureIgnoreTlog: true}}\n")
+	if r := runCLI(t, "plan", "--insecure-registry", dst.Host, "--mirror", "docker.wso2.com="+prefix, "--cache-dir", w.cache, verifyBase); r.code != 0 {
+		t.Errorf("plan with base.verify against the mirror: exit %d\n%s", r.code, r.stderr)
 	}
 
 	// Build from the mirror: the upstream registry is not read at all.

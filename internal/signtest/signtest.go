@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
+
+	"github.com/wso2img/wso2img/internal/testenv"
 )
 
 // Password encrypts the private keys Keys writes.
@@ -198,4 +201,27 @@ func Push(t testing.TB, ref string, img remote.Taggable) name.Digest {
 		t.Fatal(err)
 	}
 	return r.Context().Digest(d.String())
+}
+
+// Offline are the flags every stock cosign run against the loopback registry needs:
+// no transparency log, plain HTTP.
+var Offline = []string{"--insecure-ignore-tlog=true", "--allow-insecure-registry=true", "--allow-http-registry=true"}
+
+// Cosign runs a stock cosign binary built by `make tools` (bin, e.g. "cosign-v2") with a
+// private HOME (cosign caches TUF metadata there) and returns its output.
+func Cosign(t testing.TB, bin string, args ...string) (string, error) {
+	t.Helper()
+	path, err := testenv.Bin(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "COSIGN_YES=true")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	return out.String(), err
 }
