@@ -93,19 +93,35 @@ func argsAtLeast(n int, what string) cobra.PositionalArgs {
 	}
 }
 
+// findConfig looks for wso2img.yaml (or .yml) in the current folder, then in
+// $XDG_CONFIG_HOME/wso2img. Only those exact names count: viper's own search would also
+// take a file called just "wso2img" — such as the binary itself.
+func findConfig() string {
+	dirs := []string{"."}
+	if dir, err := os.UserConfigDir(); err == nil {
+		dirs = append(dirs, filepath.Join(dir, "wso2img"))
+	}
+	for _, d := range dirs {
+		for _, name := range []string{"wso2img.yaml", "wso2img.yml"} {
+			p := filepath.Join(d, name)
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
 // bindConfig fills every flag the user did not set from WSO2IMG_* variables and the
 // config file, the way ko does it: flags win, then the environment, then the file.
 func bindConfig(cmd *cobra.Command, configFile string) error {
 	v := viper.New()
 	v.SetConfigType("yaml")
+	if configFile == "" {
+		configFile = findConfig()
+	}
 	if configFile != "" {
 		v.SetConfigFile(configFile)
-	} else {
-		v.SetConfigName("wso2img")
-		v.AddConfigPath(".")
-		if dir, err := os.UserConfigDir(); err == nil {
-			v.AddConfigPath(filepath.Join(dir, "wso2img"))
-		}
 	}
 	v.SetEnvPrefix("WSO2IMG")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
@@ -113,10 +129,9 @@ func bindConfig(cmd *cobra.Command, configFile string) error {
 	if err := v.BindEnv("buildkit-host", "WSO2IMG_BUILDKIT_HOST", "BUILDKIT_HOST"); err != nil {
 		return err
 	}
-	if err := v.ReadInConfig(); err != nil {
-		var notFound viper.ConfigFileNotFoundError
-		if configFile != "" || !errors.As(err, &notFound) {
-			return usageError{fmt.Errorf("reading config file: %w", err)}
+	if configFile != "" {
+		if err := v.ReadInConfig(); err != nil {
+			return usageError{fmt.Errorf("reading config file %s: %w", configFile, err)}
 		}
 	}
 	var errs []error
