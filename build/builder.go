@@ -134,7 +134,12 @@ func (b *Builder) Build(ctx context.Context, plan *Plan, out Output, afterPush S
 	}
 	d := repo.Digest(r.Digest)
 	r.Ref = &d
-	if err := b.measure(ctx, r); err != nil {
+	// The pushed manifest, read once: to count what was added and to write the tags.
+	desc, err := remote.Get(d, b.opts.Registry.Remote(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("profile %q: reading back %s: %w", plan.Profile.Name, d, err)
+	}
+	if err := b.measure(r, desc); err != nil {
 		return nil, err
 	}
 	// A step (signing) runs on what this build pushed, and on an image already there
@@ -144,7 +149,7 @@ func (b *Builder) Build(ctx context.Context, plan *Plan, out Output, afterPush S
 			return r, fmt.Errorf("profile %q: %s was pushed but not tagged: %w", plan.Profile.Name, d, err)
 		}
 	}
-	if err := b.tag(ctx, r); err != nil {
+	if err := b.tag(ctx, r, desc); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -185,12 +190,8 @@ func (b *Builder) tagDigest(ctx context.Context, ref name.Reference) (string, er
 
 // tag writes the unique tag (unless it is already there), then the floating ones. The
 // unique tag is checked once more just before, so two racing builds cannot move it.
-func (b *Builder) tag(ctx context.Context, r *Result) error {
+func (b *Builder) tag(ctx context.Context, r *Result, desc *remote.Descriptor) error {
 	plan := r.Plan
-	desc, err := remote.Get(*r.Ref, b.opts.Registry.Remote(ctx)...)
-	if err != nil {
-		return fmt.Errorf("profile %q: reading back %s: %w", plan.Profile.Name, r.Ref, err)
-	}
 	for _, t := range plan.Tags {
 		ref := r.Ref.Context().Tag(t.Tag)
 		if t.Unique {
@@ -216,11 +217,7 @@ func (b *Builder) tag(ctx context.Context, r *Result) error {
 
 // measure reads the pushed manifests and counts what was added to the base: the
 // layers beyond the base's, and their compressed bytes.
-func (b *Builder) measure(ctx context.Context, r *Result) error {
-	desc, err := remote.Get(*r.Ref, b.opts.Registry.Remote(ctx)...)
-	if err != nil {
-		return fmt.Errorf("profile %q: reading back %s: %w", r.Profile, r.Ref, err)
-	}
+func (b *Builder) measure(r *Result, desc *remote.Descriptor) error {
 	var images []v1.Image
 	if desc.MediaType.IsIndex() {
 		idx, err := desc.ImageIndex()

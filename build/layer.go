@@ -89,7 +89,13 @@ func NewLayer(plan *Plan) Layer {
 		})
 	}
 
-	l.State = llb.Scratch().File(a.fa, llb.WithCustomNamef("add %d input(s) as %d:%d under %s", len(plan.Inputs), plan.UID, plan.GID, plan.Home))
+	staged := llb.Scratch().File(a.fa, llb.WithCustomNamef("add %d input(s) as %d:%d under %s", len(plan.Inputs), plan.UID, plan.GID, plan.Home))
+	// Adding entries to a directory sets its mtime to now. Copying the staged tree once
+	// more stamps every file and directory with the update's time, so the layer is
+	// reproducible as BuildKit writes it: no exporter pass that decompresses and
+	// recompresses it (rewrite-timestamp) is needed.
+	l.State = llb.Scratch().File(llb.Copy(staged, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true, CreatedTime: &epoch}),
+		llb.WithCustomName("set every timestamp to the update's time"))
 	return l
 }
 

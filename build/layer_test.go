@@ -120,10 +120,16 @@ func TestLayerShape(t *testing.T) {
 	if base == nil || base.Identifier != "docker-image://127.0.0.1:5000/wso2is@"+baseDigest {
 		t.Errorf("first merge input = %v, want the base image by digest", base)
 	}
-	fileOp := g.ops[g.root.Inputs[1].Digest]
+	// The layer: a FileOp that copies the staged tree with every timestamp at the
+	// update's time, over the FileOp that stages it.
+	stamp := g.ops[g.root.Inputs[1].Digest]
+	if cp := stamp.GetFile().GetActions(); len(cp) != 1 || cp[0].GetCopy() == nil || cp[0].GetCopy().Timestamp != plan.Created.UnixNano() {
+		t.Fatalf("second merge input = %v, want one copy stamping the update's time", stamp)
+	}
+	fileOp := g.ops[stamp.Inputs[0].Digest]
 	file := fileOp.GetFile()
 	if file == nil {
-		t.Fatalf("second merge input = %v, want a FileOp", fileOp)
+		t.Fatalf("staging op = %v, want a FileOp", fileOp)
 	}
 	for _, op := range g.ops {
 		if op.GetExec() != nil {
@@ -222,7 +228,8 @@ func TestLayerWithoutInputs(t *testing.T) {
 	plan.Inputs = nil
 	_, g := marshal(t, build.NewLayer(plan).State)
 	var mkdirs []string
-	for _, a := range g.root.GetFile().GetActions() {
+	staged := g.ops[g.root.Inputs[0].Digest]
+	for _, a := range staged.GetFile().GetActions() {
 		if mk := a.GetMkdir(); mk != nil {
 			mkdirs = append(mkdirs, mk.Path)
 		}

@@ -66,12 +66,12 @@ type export struct {
 	close func() error
 }
 
-// exportAttrs are the attributes common to every image export: OCI media types,
-// timestamps rewritten to the update's time (reproducible), and the base annotations.
+// exportAttrs are the attributes common to every image export: OCI media types, the
+// update's time for the config and history (the layer's files carry it already, see
+// NewLayer), and the base annotations.
 func exportAttrs(plan *Plan) map[string]string {
 	a := map[string]string{
 		"oci-mediatypes":    "true",
-		"rewrite-timestamp": "true",
 		"source-date-epoch": strconv.FormatInt(plan.Created.Unix(), 10),
 	}
 	for _, k := range []string{LabelBaseName, LabelBaseDigest} {
@@ -174,7 +174,7 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 }
 
 // buildResult solves each platform's image and attaches its config (and the base's,
-// which lets the exporter leave the base layers untouched when it rewrites timestamps).
+// which tells the exporter which history entries are the base's own, to keep their times).
 func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer) (*gateway.Result, error) {
 	res := gateway.NewResult()
 	multi := len(plan.Platforms) > 1
