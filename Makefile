@@ -42,5 +42,11 @@ fuzz:
 demo: tools build
 	@bash hack/demo.sh
 
+## bench: benchmarks, not part of make test: wso2img against the Dockerfile path (BuildKit, buildah) and the
+## physical limit, on 100 MB to 1 GB bases; prints the tables and writes docs/BENCHMARKS.md (BENCHFLAGS=-quick: a smoke run)
+bench: tools build
+	@bash hack/bench/deps.sh
+	$(GO) run ./hack/bench $(BENCHFLAGS)
+
 clean:
 	rm -rf bin .state
