@@ -72,10 +72,11 @@ func BenchmarkLayer(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(def.Def)), "ops/def")
 			b.ReportMetric(float64(size), "bytes/def")
-			// One op per local source, plus the base, the FileOp, the merge and the
-			// definition's root: more would mean the layer is no longer one FileOp.
-			if want := len(l.Locals) + 4; len(def.Def) != want {
-				b.Fatalf("%d ops for %d inputs, want %d: the layer is no longer one FileOp", len(def.Def), n, want)
+			// One op per local source, plus the base, the FileOp that stages the inputs,
+			// the one that stamps the update's time, the merge and the definition's root:
+			// more would mean the inputs are no longer staged in one FileOp.
+			if want := len(l.Locals) + 5; len(def.Def) != want {
+				b.Fatalf("%d ops for %d inputs, want %d: the inputs are no longer staged in one FileOp", len(def.Def), n, want)
 			}
 		})
 	}

@@ -57,6 +57,9 @@ func (o *signOptions) signer(ctx context.Context, reg registry.Options, log io.W
 			return nil, nil
 		}
 	}
+	// Decrypting a cosign key file (scrypt) needs 64 MiB at once: start it on a heap
+	// with nothing left to collect, so the peak is that and little more.
+	debug.FreeOSMemory()
 	s, err := sign.New(ctx, sign.Options{
 		Key:           o.Key,
 		FulcioURL:     o.FulcioURL,
@@ -73,9 +76,8 @@ func (o *signOptions) signer(ctx context.Context, reg registry.Options, log io.W
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
-	// Decrypting a cosign key file (scrypt) allocates 64 MiB that is garbage once the
-	// key is loaded; hand it back now rather than let the heap grow around it for the
-	// rest of the build.
+	// Those 64 MiB are garbage once the key is loaded: hand them back now rather than
+	// let the heap grow around them for the rest of the build.
 	debug.FreeOSMemory()
 	return s, nil
 }
