@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 )
 
 // copyBuffer is the buffer size for hashing and downloading; bigger than io.Copy's
@@ -68,7 +69,8 @@ func (w sums) verified() string {
 // hasher computes sha256 always (the digest the build uses) and sha512 when asked.
 type hasher struct {
 	h256, h512 hash.Hash
-	n          int64
+	// n counts the bytes written; a progress report reads it while they stream.
+	n atomic.Int64
 }
 
 func newHasher(with512 bool) *hasher {
@@ -84,9 +86,12 @@ func (h *hasher) Write(p []byte) (int, error) {
 	if h.h512 != nil {
 		h.h512.Write(p)
 	}
-	h.n += int64(len(p))
+	h.n.Add(int64(len(p)))
 	return len(p), nil
 }
+
+// seen is how many bytes have been hashed so far.
+func (h *hasher) seen() int64 { return h.n.Load() }
 
 func (h *hasher) sums() sums {
 	s := sums{sha256: hex.EncodeToString(h.h256.Sum(nil))}
@@ -107,7 +112,7 @@ func hashFile(ctx context.Context, path string, with512 bool) (sums, int64, erro
 	if _, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, copyBuffer)); err != nil {
 		return sums{}, 0, err
 	}
-	return h.sums(), h.n, nil
+	return h.sums(), h.seen(), nil
 }
 
 // ctxReader stops a long read (hashing a big file) when ctx is done.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
+	"time"
 )
 
 // fetchURL downloads a remote input into the cache (or re-verifies the cached copy)
@@ -138,7 +140,10 @@ func (f *Fetcher) download(ctx context.Context, s Spec, u *url.URL, blob string,
 		}
 	}()
 	h := newHasher(want.sha512 != "")
-	if _, err := io.CopyBuffer(io.MultiWriter(tmp, h), resp.Body, make([]byte, copyBuffer)); err != nil {
+	stop := f.progress(s.URL, h, resp.ContentLength)
+	_, err = io.CopyBuffer(io.MultiWriter(tmp, h), resp.Body, make([]byte, copyBuffer))
+	stop()
+	if err != nil {
 		return sums{}, 0, fail("downloading", err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -154,7 +159,7 @@ func (f *Fetcher) download(ctx context.Context, s Spec, u *url.URL, blob string,
 	if err := os.Rename(tmp.Name(), blob); err != nil {
 		return sums{}, 0, fail("storing the download", err)
 	}
-	return got, h.n, nil
+	return got, h.seen(), nil
 }
 
 // lock serialises work on one blob; it gives up when ctx is done.
@@ -173,4 +178,36 @@ func (f *Fetcher) lock(ctx context.Context, blob string) (func(), error) {
 // and sticky.
 func fileMode(m fs.FileMode) fs.FileMode {
 	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+// progressEvery is how often a long download reports how far it is.
+var progressEvery = 10 * time.Second
+
+// progress logs, every progressEvery, how much of url the hasher has seen, so that a
+// big download does not look stuck; the returned func stops it.
+func (f *Fetcher) progress(url string, h *hasher, total int64) (stop func()) {
+	if f.log == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				of := ""
+				if total > 0 {
+					of = " of " + units.Bytes(total)
+				}
+				f.logf("fetching %s: %s%s", url, units.Bytes(h.seen()), of)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }

@@ -422,3 +422,26 @@ func TestFetchAll(t *testing.T) {
 		}
 	})
 }
+
+// TestDownloadProgress: a download that takes a while reports how far it is.
+func TestDownloadProgress(t *testing.T) {
+	defer inputs.SetProgressEvery(inputs.SetProgressEvery(20 * time.Millisecond))
+	slow := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "8")
+		w.Write([]byte("abcd"))
+		w.(http.Flusher).Flush()
+		<-slow
+		w.Write([]byte("efgh"))
+	}))
+	defer srv.Close()
+	var log syncBuffer
+	f := newFetcher(t, inputs.Options{CAFile: writeCA(t, srv), Log: &log})
+	go func() { time.Sleep(200 * time.Millisecond); close(slow) }()
+	if _, err := f.Fetch(context.Background(), inputs.Spec{Profile: "p", Field: "inputs[0]", URL: srv.URL + "/x.jar", SHA256: sha256hex([]byte("abcdefgh"))}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "fetching "+srv.URL+"/x.jar: 4 B of 8 B") {
+		t.Errorf("no progress line for a slow download:\n%s", log.String())
+	}
+}
