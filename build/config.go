@@ -15,24 +15,6 @@ import (
 	"github.com/wso2img/wso2img/profiles"
 )
 
-// Labels wso2img writes on every image. The OCI ones describe this image; the
-// io.wso2img ones say what it was built from, for `verify` and `watch`.
-const (
-	LabelBaseName      = "org.opencontainers.image.base.name"
-	LabelBaseDigest    = "org.opencontainers.image.base.digest"
-	LabelCreated       = "org.opencontainers.image.created"
-	LabelVersion       = "org.opencontainers.image.version"
-	LabelSource        = "org.opencontainers.image.source"
-	LabelRevision      = "org.opencontainers.image.revision"
-	LabelProduct       = profiles.ReservedLabelPrefix + "product"
-	LabelProductVer    = profiles.ReservedLabelPrefix + "product-version"
-	LabelWUM           = profiles.ReservedLabelPrefix + "wum-timestamp"
-	LabelLevel         = profiles.ReservedLabelPrefix + "update-level"
-	LabelProfile       = profiles.ReservedLabelPrefix + "profile"
-	LabelProfileDigest = profiles.ReservedLabelPrefix + "profile-digest"
-	LabelRebuildID     = profiles.ReservedLabelPrefix + "rebuild-id"
-)
-
 // ociPrefix marks the labels a vendor's base sets about its own image; inherited, they
 // would describe ours wrongly, so they are dropped.
 const ociPrefix = "org.opencontainers.image."
@@ -86,26 +68,26 @@ func ImageConfig(plan *Plan, platform string) (*v1.ConfigFile, error) {
 func (plan *Plan) ImageLabels() map[string]string {
 	prof := plan.Profile
 	l := map[string]string{
-		LabelBaseName:      plan.Base.Ref,
-		LabelBaseDigest:    plan.Base.Digest,
-		LabelCreated:       plan.Created.UTC().Format(time.RFC3339),
-		LabelVersion:       plan.Tags[0].Tag,
-		LabelProduct:       prof.Product,
-		LabelProductVer:    prof.Version,
-		LabelProfile:       prof.Name,
-		LabelProfileDigest: prof.Digest(),
-		LabelRebuildID:     plan.RebuildID,
+		profiles.LabelBaseName:      plan.Base.Ref,
+		profiles.LabelBaseDigest:    plan.Base.Digest,
+		profiles.LabelCreated:       plan.Created.UTC().Format(time.RFC3339),
+		profiles.LabelVersion:       plan.Tags[0].Tag,
+		profiles.LabelProduct:       prof.Product,
+		profiles.LabelProductVer:    prof.Version,
+		profiles.LabelProfile:       prof.Name,
+		profiles.LabelProfileDigest: prof.Digest(),
+		profiles.LabelRebuildID:     plan.RebuildID,
 	}
 	if prof.Update.WUM != 0 {
-		l[LabelWUM] = strconv.FormatInt(prof.Update.WUM, 10)
+		l[profiles.LabelWUM] = strconv.FormatInt(prof.Update.WUM, 10)
 	} else {
-		l[LabelLevel] = strconv.Itoa(prof.Update.Level)
+		l[profiles.LabelLevel] = strconv.Itoa(prof.Update.Level)
 	}
 	if plan.Source != "" {
-		l[LabelSource] = plan.Source
+		l[profiles.LabelSource] = plan.Source
 	}
 	if plan.Revision != "" {
-		l[LabelRevision] = plan.Revision
+		l[profiles.LabelRevision] = plan.Revision
 	}
 	return l
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -25,7 +24,7 @@ const maxDigestProbes = 50
 // When the profile names a floating base tag itself (5.8.0-alpine3.10), the update is
 // the one whose unique tag names the same digest.
 func (p *Planner) resolveLatest(ctx context.Context, prof *profiles.Profile) (*profiles.Profile, error) {
-	repoRef, explicitTag := splitTag(prof.Base.Image)
+	repoRef, explicitTag := profiles.SplitTag(prof.Base.Image)
 	pullRepo := p.pullName(prof, repoRef)
 	repo, err := p.opts.Registry.NewRepository(pullRepo)
 	if err != nil {
@@ -129,16 +128,4 @@ func kindName(k string) string {
 		return "WUM-timestamp"
 	}
 	return "update-level"
-}
-
-// splitTag splits "repo:tag" into repo and tag ("" when there is none, or a digest).
-func splitTag(ref string) (string, string) {
-	if strings.Contains(ref, "@") {
-		return ref[:strings.Index(ref, "@")], ""
-	}
-	slash := strings.LastIndex(ref, "/")
-	if i := strings.LastIndex(ref, ":"); i > slash {
-		return ref[:i], ref[i+1:]
-	}
-	return ref, ""
 }

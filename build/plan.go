@@ -321,12 +321,7 @@ func (p *Planner) resolveBase(ctx context.Context, prof *profiles.Profile, plan 
 // base.mirror, else a --mirror that covers it, else itself.
 func (p *Planner) pullName(prof *profiles.Profile, ref string) string {
 	if prof.Base.Mirror != "" {
-		repo, tag := splitTag(ref)
-		rest := strings.TrimPrefix(ref, repo)
-		if tag != "" {
-			rest = ":" + tag
-		}
-		return prof.Base.Mirror + rest
+		return prof.InMirror(ref)
 	}
 	m, _ := p.opts.Registry.Mirrored(ref)
 	return m

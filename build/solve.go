@@ -21,6 +21,8 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/tonistiigi/fsutil"
+
+	"github.com/wso2img/wso2img/profiles"
 )
 
 // Output says where a build goes.
@@ -74,8 +76,9 @@ func exportAttrs(plan *Plan) map[string]string {
 		"oci-mediatypes":    "true",
 		"source-date-epoch": strconv.FormatInt(plan.Created.Unix(), 10),
 	}
-	for _, k := range []string{LabelBaseName, LabelBaseDigest} {
-		a["annotation."+k] = plan.ImageLabels()[k]
+	labels := plan.ImageLabels()
+	for _, k := range []string{profiles.LabelBaseName, profiles.LabelBaseDigest} {
+		a["annotation."+k] = labels[k]
 	}
 	return a
 }

@@ -237,13 +237,29 @@ func (p *Profile) BaseRef() string {
 	return p.Base.Image + ":" + p.BaseTag().String()
 }
 
-// hasTagOrDigest reports whether a reference names more than a repository. A colon only
-// counts after the last slash, because "host:5000/repo" has a port, not a tag.
+// hasTagOrDigest reports whether a reference names more than a repository.
 func hasTagOrDigest(ref string) bool {
-	if strings.Contains(ref, "@") {
-		return true
+	repo, _ := SplitTag(ref)
+	return repo != ref
+}
+
+// SplitTag splits "repo:tag" into repo and tag, and "repo@digest" into repo and "". A
+// colon only counts after the last slash, because "host:5000/repo" has a port, not a tag.
+func SplitTag(ref string) (repo, tag string) {
+	if i := strings.Index(ref, "@"); i >= 0 {
+		return ref[:i], ""
 	}
-	return strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":")
+	slash := strings.LastIndex(ref, "/")
+	if i := strings.LastIndex(ref, ":"); i > slash {
+		return ref[:i], ref[i+1:]
+	}
+	return ref, ""
+}
+
+// InMirror is ref (a base reference, by tag or digest) in the profile's base.mirror.
+func (p *Profile) InMirror(ref string) string {
+	repo, _ := SplitTag(ref)
+	return p.Base.Mirror + strings.TrimPrefix(ref, repo)
 }
 
 // Repository is the target repository, with the name's last element kept under a

@@ -445,3 +445,25 @@ func TestBaseVerify(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitTag(t *testing.T) {
+	for ref, want := range map[string][2]string{
+		"registry.wso2.com/wso2-is/is:7.1.0.3":    {"registry.wso2.com/wso2-is/is", "7.1.0.3"},
+		"127.0.0.1:5000/wso2is":                   {"127.0.0.1:5000/wso2is", ""},
+		"127.0.0.1:5000/wso2is:5.8.0":             {"127.0.0.1:5000/wso2is", "5.8.0"},
+		"docker.wso2.com/wso2is@sha256:abc":       {"docker.wso2.com/wso2is", ""},
+		"docker.wso2.com/wso2is:5.8.0@sha256:abc": {"docker.wso2.com/wso2is:5.8.0", ""},
+	} {
+		repo, tag := profiles.SplitTag(ref)
+		if repo != want[0] || tag != want[1] {
+			t.Errorf("SplitTag(%q) = %q, %q; want %q, %q", ref, repo, tag, want[0], want[1])
+		}
+	}
+	p := &profiles.Profile{Base: profiles.Base{Mirror: "registry.acme.com/mirror/wso2is"}}
+	if got := p.InMirror("docker.wso2.com/wso2is:5.8.0-alpine3.10"); got != "registry.acme.com/mirror/wso2is:5.8.0-alpine3.10" {
+		t.Errorf("InMirror by tag = %q", got)
+	}
+	if got := p.InMirror("docker.wso2.com/wso2is@sha256:abc"); got != "registry.acme.com/mirror/wso2is@sha256:abc" {
+		t.Errorf("InMirror by digest = %q", got)
+	}
+}

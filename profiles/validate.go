@@ -27,18 +27,6 @@ var (
 	fprRE     = regexp.MustCompile(`^([A-F0-9]{40}|[A-F0-9]{64})$`)
 )
 
-// ReservedLabelPrefix marks the labels wso2img writes itself; a profile cannot set them.
-const ReservedLabelPrefix = "io.wso2img."
-
-// computedLabels are OCI labels wso2img writes from the build itself, so a profile
-// setting them would lie about the image.
-var computedLabels = []string{
-	"org.opencontainers.image.base.name",
-	"org.opencontainers.image.base.digest",
-	"org.opencontainers.image.created",
-	"org.opencontainers.image.version",
-}
-
 // validator collects problems, locating each at the field it concerns.
 type validator struct {
 	p     *Profile

@@ -38,16 +38,16 @@ const DefaultBuilderID = "https://github.com/wso2img/wso2img"
 // that `cosign verify -a io.wso2img.product=wso2is` can select on them. They are the
 // names of the image labels that say the same.
 const (
-	AnnotationProduct       = profiles.ReservedLabelPrefix + "product"
-	AnnotationVersion       = profiles.ReservedLabelPrefix + "product-version"
-	AnnotationWUM           = profiles.ReservedLabelPrefix + "wum-timestamp"
-	AnnotationLevel         = profiles.ReservedLabelPrefix + "update-level"
-	AnnotationProfile       = profiles.ReservedLabelPrefix + "profile"
-	AnnotationProfileDigest = profiles.ReservedLabelPrefix + "profile-digest"
-	AnnotationBaseName      = "org.opencontainers.image.base.name"
-	AnnotationBaseDigest    = "org.opencontainers.image.base.digest"
-	AnnotationSource        = "org.opencontainers.image.source"
-	AnnotationRevision      = "org.opencontainers.image.revision"
+	AnnotationProduct       = profiles.LabelProduct
+	AnnotationVersion       = profiles.LabelProductVer
+	AnnotationWUM           = profiles.LabelWUM
+	AnnotationLevel         = profiles.LabelLevel
+	AnnotationProfile       = profiles.LabelProfile
+	AnnotationProfileDigest = profiles.LabelProfileDigest
+	AnnotationBaseName      = profiles.LabelBaseName
+	AnnotationBaseDigest    = profiles.LabelBaseDigest
+	AnnotationSource        = profiles.LabelSource
+	AnnotationRevision      = profiles.LabelRevision
 )
 
 // Subject describes a built image for its signature annotations and attestations. The

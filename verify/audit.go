@@ -213,8 +213,8 @@ func resolveUser(name string, fs *fsState) (uid int, root bool, how string) {
 
 func checkBase(p *Policy, cf *v1.ConfigFile) Check {
 	c := Check{ID: CheckBase, Title: "built on an allowed base image", Rule: ruleBase}
-	d := cf.Config.Labels[LabelBaseDigest]
-	name := cf.Config.Labels[LabelBaseName]
+	d := cf.Config.Labels[profiles.LabelBaseDigest]
+	name := cf.Config.Labels[profiles.LabelBaseName]
 	switch {
 	case len(p.BaseDigests) == 0:
 		c.Status = Skip
@@ -223,7 +223,7 @@ func checkBase(p *Policy, cf *v1.ConfigFile) Check {
 			c.Detail += fmt.Sprintf("; the image says it is built on %s@%s", name, d)
 		}
 	case d == "":
-		c.Status, c.Detail = Fail, fmt.Sprintf("the image has no %s label, so its base cannot be checked against the allowlist", LabelBaseDigest)
+		c.Status, c.Detail = Fail, fmt.Sprintf("the image has no %s label, so its base cannot be checked against the allowlist", profiles.LabelBaseDigest)
 	case slices.Contains(p.BaseDigests, d):
 		c.Status, c.Detail = Pass, fmt.Sprintf("base %s@%s is on the allowlist", name, d)
 	default:
@@ -381,7 +381,7 @@ func checkHealthcheck(p *Policy, cf *v1.ConfigFile) Check {
 	if p.RequireHealthcheck {
 		c.Status = Fail
 	}
-	product := cf.Config.Labels[LabelProduct]
+	product := cf.Config.Labels[profiles.LabelProduct]
 	probe := probes[product]
 	var hint string
 	if probe != "" {

@@ -16,14 +16,6 @@ import (
 	"github.com/wso2img/wso2img/sign"
 )
 
-// Labels that the default policy requires: what the image was built on and which
-// product it is. wso2img writes them on every image (build/config.go names the same).
-const (
-	LabelBaseName   = "org.opencontainers.image.base.name"
-	LabelBaseDigest = "org.opencontainers.image.base.digest"
-	LabelProduct    = profiles.ReservedLabelPrefix + "product"
-)
-
 // Policy is what the audit holds an image to. DefaultPolicy is sensible for images
 // wso2img builds; a policy file (LoadPolicy) overrides it field by field.
 type Policy struct {
@@ -53,7 +45,7 @@ type Policy struct {
 func DefaultPolicy() *Policy {
 	return &Policy{
 		Ports:          WSO2Ports(),
-		RequiredLabels: []string{LabelBaseName, LabelBaseDigest, LabelProduct},
+		RequiredLabels: []string{profiles.LabelBaseName, profiles.LabelBaseDigest, profiles.LabelProduct},
 		Attestations:   []string{sign.PredicateSLSAProvenance, sign.PredicateSPDX},
 	}
 }

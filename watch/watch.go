@@ -18,6 +18,7 @@ import (
 
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/internal/registry"
+	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/tags"
 )
 
@@ -183,8 +184,8 @@ func read(ctx context.Context, reg registry.Options, repo, tag string) (*Image, 
 		}
 		labels = cf.Config.Labels
 	}
-	img.RebuildID = labels[build.LabelRebuildID]
-	img.BaseDigest = labels[build.LabelBaseDigest]
+	img.RebuildID = labels[profiles.LabelRebuildID]
+	img.BaseDigest = labels[profiles.LabelBaseDigest]
 	return img, nil
 }
 

@@ -74,8 +74,7 @@ func mirrorProfile(ctx context.Context, planner *build.Planner, opts build.Optio
 			return nil, usageError{fmt.Errorf("profile %q: %w", p.Name, err)}
 		}
 	case p.Base.Mirror != "":
-		_, tag, _ := strings.Cut(plan.Base.Ref[strings.LastIndex(plan.Base.Ref, "/")+1:], ":")
-		r.To = p.Base.Mirror + ":" + tag
+		r.To = p.InMirror(plan.Base.Ref)
 		r.MirrorFlag = "(none needed: the profile's base.mirror is " + p.Base.Mirror + ")"
 	default:
 		return nil, usageError{fmt.Errorf("profile %q: where to? pass --to PREFIX or set base.mirror in the profile", p.Name)}
