@@ -7,14 +7,11 @@ package mirror
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/wso2img/wso2img/internal/registry"
 )
@@ -47,9 +44,6 @@ func Destination(prefix, ref string) (string, string, error) {
 	return prefix + "/" + rest, host + "=" + prefix, nil
 }
 
-// cosignSuffixes are the tags cosign stores beside an image, named after its digest.
-var cosignSuffixes = []string{".sig", ".att", ".sbom"}
-
 // Copy copies the image src (a reference by digest) to dst (a reference by tag), with
 // the cosign signature, attestations and SBOM stored for that digest.
 func Copy(ctx context.Context, reg registry.Options, src, dst string) (digest string, copied []string, err error) {
@@ -68,19 +62,16 @@ func Copy(ctx context.Context, reg registry.Options, src, dst string) (digest st
 	if err := write(ctx, reg, desc, to); err != nil {
 		return "", nil, fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
-	// cosign names its artifacts sha256-<hex>.sig (and .att, .sbom) in the same repository.
-	base := strings.Replace(desc.Digest.String(), ":", "-", 1)
-	for _, suffix := range cosignSuffixes {
-		sref := from.Context().Tag(base + suffix)
-		sdesc, err := remote.Get(sref, reg.Remote(ctx)...)
-		var terr *transport.Error
-		if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-			continue
-		}
+	for _, suffix := range registry.CosignSuffixes {
+		sref := registry.CosignTag(from.Context(), desc.Digest.String(), suffix)
+		sdesc, err := reg.Get(ctx, sref)
 		if err != nil {
 			return "", nil, fmt.Errorf("reading %s: %w", sref, err)
 		}
-		if err := write(ctx, reg, sdesc, to.Context().Tag(base+suffix)); err != nil {
+		if sdesc == nil {
+			continue
+		}
+		if err := write(ctx, reg, sdesc, registry.CosignTag(to.Context(), desc.Digest.String(), suffix)); err != nil {
 			return "", nil, fmt.Errorf("copying %s: %w", sref, err)
 		}
 		copied = append(copied, suffix)

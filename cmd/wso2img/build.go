@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
@@ -14,6 +13,7 @@ import (
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/build/buildkitd"
 	"github.com/wso2img/wso2img/internal/units"
+	"github.com/wso2img/wso2img/publish"
 	"github.com/wso2img/wso2img/watch"
 )
 
@@ -95,9 +95,6 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 		}
 		f.sig.Sign = "false"
 	}
-	if f.ifChanged {
-		opts.Select = watch.Select(opts.Registry)
-	}
 	profs, err := loadProfiles(args)
 	if err != nil {
 		return err
@@ -107,24 +104,34 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	var afterPush build.Step
-	if signer != nil {
-		afterPush = signStep(signer, time.Now())
+	planner, err := build.NewPlanner(opts)
+	if err != nil {
+		return usageError{err}
 	}
 	c, err := buildkitd.Connect(ctx, buildkitd.Options{Host: f.bk.Host, StateDir: f.bk.StateDir, Insecure: f.reg.Insecure, Log: stderr})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	results, err := runBuilds(ctx, stderr, f.bk.Progress, func(status chan *client.SolveStatus) ([]*build.Result, error) {
-		return build.All(ctx, opts, c, status, profs, out, afterPush)
+	results, err := runBuilds(ctx, stderr, f.bk.Progress, func(status chan *client.SolveStatus) ([]*publish.Result, error) {
+		daemon := build.NewDaemon(opts, f.bk.Host, c, status)
+		defer daemon.Wait()
+		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: daemon, Output: out, Signer: signer, Log: prefixed{stderr}}
+		if f.ifChanged {
+			po.Select = watch.Select(opts.Registry)
+		}
+		p, err := publish.New(po)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return p.Run(ctx, profs)
 	})
 	results = nonNil(results)
 	return firstErr(err, buildToActions(results), emit(cmd.OutOrStdout(), f.asJSON, results, printBuilds))
 }
 
 // runBuilds draws BuildKit's progress on w while run builds.
-func runBuilds(ctx context.Context, w io.Writer, mode string, run func(chan *client.SolveStatus) ([]*build.Result, error)) ([]*build.Result, error) {
+func runBuilds(ctx context.Context, w io.Writer, mode string, run func(chan *client.SolveStatus) ([]*publish.Result, error)) ([]*publish.Result, error) {
 	display, err := progressui.NewDisplay(w, progressui.DisplayMode(mode))
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--progress %s: %w", mode, err)}
@@ -142,7 +149,7 @@ func runBuilds(ctx context.Context, w io.Writer, mode string, run func(chan *cli
 	return results, err
 }
 
-func printBuilds(w io.Writer, done []*build.Result) {
+func printBuilds(w io.Writer, done []*publish.Result) {
 	for _, r := range done {
 		if r.Skipped {
 			fmt.Fprintf(w, "%s\tnot built: %s\n", r.Profile, strings.Join(r.Reasons, "; "))
@@ -172,6 +179,9 @@ func printBuilds(w io.Writer, done []*build.Result) {
 		fmt.Fprintf(w, "  signed\t%s\n", signed)
 		if len(r.Reasons) > 0 {
 			fmt.Fprintf(w, "  why\t%s\n", strings.Join(r.Reasons, "; "))
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "  note\t%s\n", n)
 		}
 	}
 }
