@@ -2,6 +2,7 @@ package netfault
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -91,7 +92,7 @@ func (p *Proxy) WaitIdle(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return fmt.Errorf("waiting for %d requests in flight to end: %w", busy, context.Cause(ctx))
 		case <-t.C:
 		}
 	}

@@ -689,6 +689,14 @@ func TestTLS(t *testing.T) {
 	if p.Count("PATCH", reUploads) != 2 {
 		t.Errorf("PATCHes through the TLS proxy: %d, want 2", p.Count("PATCH", reUploads))
 	}
+	// A reset reaches a TLS client as a reset too.
+	addRule(t, p, netfault.Rule{Path: regexp.MustCompile(`^/v2/$`), Action: netfault.Reset(netfault.BeforeBody)})
+	tr := p.Transport()
+	tr.DisableKeepAlives = true
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/v2/", nil)
+	if _, err := (&http.Client{Transport: tr}).Do(req); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("GET over TLS with a reset rule: %v; want ECONNRESET", err)
+	}
 }
 
 // TestBackendDown: a backend that does not answer gives the client a 502 with the

@@ -328,6 +328,23 @@ func TestShaperStartErrors(t *testing.T) {
 			t.Errorf("StartShaper(%q, %+v) succeeded", tc.backend, tc.shape)
 		}
 	}
+	// A backend that refuses the connection: the client's connection is reset.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	sh := startShaper(t, dead, netfault.Shape{})
+	c, err := net.Dial("tcp", sh.Host())
+	if err == nil { // on loopback the reset may come before connect returns
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("reading through a shaper whose backend is down: %v; want ECONNRESET", err)
+	}
 	if got := netfault.MbitPerSecond(100); got != 12_500_000 {
 		t.Errorf("MbitPerSecond(100) = %d, want 12500000", got)
 	}
