@@ -50,9 +50,12 @@ func (c *countingConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Write counts before it writes, so that a client that has received the bytes never
+// sees a smaller count in Stats; a short write takes back the rest.
 func (c *countingConn) Write(b []byte) (int, error) {
+	c.c.down.Add(int64(len(b)))
 	n, err := c.Conn.Write(b)
-	c.c.down.Add(int64(n))
+	c.c.down.Add(int64(n - len(b)))
 	return n, err
 }
 

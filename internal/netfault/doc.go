@@ -14,6 +14,11 @@
 //     by all connections, each direction on its own) and adds round-trip latency, for any
 //     protocol. A Proxy can be started behind one (Options.Shape).
 //
+// A bare Shaper in front of a registry is enough for benchmarks: it forwards the Host
+// header unchanged, and the distribution registry builds its upload URLs from Host, so
+// clients stay on the shaper. The Proxy sends the backend its own host name (as a proxy
+// in front of a real registry would) and rewrites what comes back.
+//
 // It is for tests and hack/ programs only: product code (cmd, build, sign, verify,
 // profiles, publish) must never import it. It listens on 127.0.0.1 only, keeps no global
 // state, prints nothing unless given a log writer, and Close stops every goroutine it

@@ -283,9 +283,12 @@ func (s *Shaper) pump(ctx context.Context, cancel context.CancelFunc, readers *s
 				return
 			}
 		}
+		// Counted before the write, so that a reader of Stats that has received the
+		// bytes never sees a smaller count; a short write takes back the rest.
+		delivered.Add(int64(len(c.b)))
 		n, err := dst.Write(c.b)
-		delivered.Add(int64(n))
 		if err != nil {
+			delivered.Add(int64(n - len(c.b)))
 			resetConn(src)
 			cancel()
 			return
