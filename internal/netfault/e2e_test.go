@@ -177,6 +177,20 @@ func TestBuildkitPush(t *testing.T) {
 		t.Error("the registry has the manifest the proxy refused")
 	}
 
+	// The blobs went up in that first solve, through the proxy (upload URLs rewritten),
+	// before the manifest was refused.
+	if err := p.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range p.Requests() {
+		t.Logf("%s %s: %d %s %q", e.Method, e.Path, e.Status, e.Action, e.Location)
+		if e.Location != "" && !strings.HasPrefix(e.Location, p.URL()+"/") {
+			t.Errorf("%s %s: Location %q does not name the proxy", e.Method, e.Path, e.Location)
+		}
+	}
+	if n := p.Count("PUT", reUploads); n < 2 {
+		t.Errorf("blob upload PUTs through the proxy: %d, want ≥ 2 (the layer and the config)", n)
+	}
 	p.Clear()
 	p.ClearLog()
 	pushed, err := solve()
