@@ -112,6 +112,12 @@ func Extract(ctx context.Context, src, dst string, opts Options) (*Result, error
 	if err := emptyDir(dst); err != nil {
 		return nil, fmt.Errorf("extracting %s: %w", opts.Name, err)
 	}
+	// Stat before opening: opening a fifo would block.
+	if fi, err := os.Stat(src); err != nil {
+		return nil, fmt.Errorf("extracting %s: %w", opts.Name, err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("extracting %s: %s is not a regular file", opts.Name, src)
+	}
 	f, err := os.Open(src)
 	if err != nil {
 		return nil, fmt.Errorf("extracting %s: %w", opts.Name, err)
@@ -120,9 +126,6 @@ func Extract(ctx context.Context, src, dst string, opts Options) (*Result, error
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("extracting %s: %w", opts.Name, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("extracting %s: %s is not a regular file", opts.Name, src)
 	}
 	format := opts.Format
 	switch format {
@@ -153,7 +156,7 @@ func Extract(ctx context.Context, src, dst string, opts Options) (*Result, error
 	if err != nil {
 		x.clean()
 		var ae *Error
-		if errors.As(err, &ae) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.As(err, &ae) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("extracting %s into %s: %w", opts.Name, dst, err)

@@ -183,12 +183,17 @@ func (x *extractor) file(entry, rel string, perm fs.FileMode, r io.Reader, in fu
 	n := &node{typ: "file", mode: perm.Perm(), entry: entry}
 	x.nodes[rel] = n // recorded before writing, so that a failure cleans it up
 	h, c := sha256.New(), crc32.NewIEEE()
-	for {
+	for empty := 0; ; {
 		if err := x.ctx.Err(); err != nil {
 			f.Close()
 			return 0, err
 		}
 		k, rerr := r.Read(x.buf)
+		if k == 0 && rerr == nil {
+			if empty++; empty > 100 {
+				rerr = io.ErrNoProgress
+			}
+		}
 		if k > 0 {
 			if err := x.admit(entry, n.size, k, in()); err != nil {
 				f.Close()

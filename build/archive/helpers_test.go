@@ -7,6 +7,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"os"
@@ -24,6 +25,8 @@ type entry struct {
 	link string // symlink or hard link target
 	// dosZip writes a zip entry as Java's jar tool does: no unix mode.
 	dosZip bool
+	// store writes a zip entry uncompressed (cheap for many tiny entries).
+	store bool
 }
 
 func file(name, body string, mode int64) entry {
@@ -68,8 +71,8 @@ func (e entry) fileMode() fs.FileMode {
 
 func zipBytes(t testing.TB, entries []entry) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	buf := bytes.NewBuffer(make([]byte, 0, 100*len(entries)))
+	zw := zip.NewWriter(buf)
 	for _, e := range entries {
 		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
 		if !e.dosZip {
@@ -79,7 +82,7 @@ func zipBytes(t testing.TB, entries []entry) []byte {
 		if e.typ == tar.TypeSymlink {
 			body = e.link
 		}
-		if e.typ == tar.TypeDir {
+		if e.typ == tar.TypeDir || e.store {
 			h.Method = zip.Store
 		}
 		w, err := zw.CreateHeader(h)
@@ -98,14 +101,14 @@ func zipBytes(t testing.TB, entries []entry) []byte {
 
 func tarBytes(t testing.TB, entries []entry, gz bool) []byte {
 	t.Helper()
-	var buf bytes.Buffer
+	buf := bytes.NewBuffer(make([]byte, 0, 1024*len(entries)+10240))
 	var tw *tar.Writer
 	var zw *gzip.Writer
 	if gz {
-		zw = gzip.NewWriter(&buf)
+		zw = gzip.NewWriter(buf)
 		tw = tar.NewWriter(zw)
 	} else {
-		tw = tar.NewWriter(&buf)
+		tw = tar.NewWriter(buf)
 	}
 	for _, e := range entries {
 		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Linkname: e.link, Format: tar.FormatPAX}
@@ -189,18 +192,32 @@ func zerosCRC(mib int, prefix []byte) uint32 {
 // zipBomb is a zip with one entry of mib MiB of zeros, declaring declared bytes.
 func zipBomb(t testing.TB, mib int, declared uint64) []byte {
 	t.Helper()
+	return zipZeros(t, 1, mib, declared)
+}
+
+// zipZeros is a zip of n entries of mib MiB of zeros each, each declaring declared
+// bytes.
+func zipZeros(t testing.TB, n, mib int, declared uint64) []byte {
+	t.Helper()
 	data := append(zeroDeflate(t, mib), finalBlock...)
+	crc := zerosCRC(mib, nil)
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "zeros.bin", Method: zip.Deflate, CRC32: zerosCRC(mib, nil),
-		CompressedSize64: uint64(len(data)), UncompressedSize64: declared}
-	h.SetMode(0o644)
-	w, err := zw.CreateRaw(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
+	for i := range n {
+		name := "zeros.bin"
+		if n > 1 {
+			name = fmt.Sprintf("zeros-%d.bin", i)
+		}
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate, CRC32: crc,
+			CompressedSize64: uint64(len(data)), UncompressedSize64: declared}
+		h.SetMode(0o644)
+		w, err := zw.CreateRaw(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)

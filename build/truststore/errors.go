@@ -40,11 +40,15 @@ func (e *CertError) Error() string {
 		b.WriteString(quote(e.Subject))
 		b.WriteString(" (SHA256 ")
 		b.WriteString(e.SHA256)
-		b.WriteString(") from ")
+		b.WriteString(")")
+		if e.Source != "" {
+			b.WriteString(" from ")
+			b.WriteString(e.Source)
+		}
 	} else {
 		b.WriteString("trust store input ")
+		b.WriteString(e.Source)
 	}
-	b.WriteString(e.Source)
 	b.WriteString(": ")
 	b.WriteString(e.What)
 	if e.Detail != "" {
