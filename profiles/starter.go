@@ -57,6 +57,15 @@ func (e *UnknownStockError) Error() string {
 	return msg + "; the stock profiles are:\n  " + strings.Join(e.Known, "\n  ")
 }
 
+// LookupStock returns the stock profile called name, or an *UnknownStockError.
+func LookupStock(name string) (Stock, error) {
+	p, err := stock(name)
+	if err != nil {
+		return Stock{}, err
+	}
+	return Stock{Name: name, Profile: p}, nil
+}
+
 // stock decodes the stock profile called name.
 func stock(name string) (*Profile, error) {
 	data, ok := stockFiles[name]

@@ -229,6 +229,12 @@ func TestStarterRefuses(t *testing.T) {
 	if _, err := profiles.StarterIgnore("nope", time.Now()); !errors.As(err, &uerr) {
 		t.Errorf("StarterIgnore(unknown) = %v", err)
 	}
+	if _, err := profiles.LookupStock("nope"); !errors.As(err, &uerr) {
+		t.Errorf("LookupStock(unknown) = %v", err)
+	}
+	if s, err := profiles.LookupStock("wso2am-tm-4.6.0"); err != nil || s.Name != "wso2am-tm-4.6.0" || s.Profile.Product != "wso2am-tm" {
+		t.Errorf("LookupStock = %+v, %v", s, err)
+	}
 }
 
 // trivyIgnore is the shape of Trivy's .trivyignore.yaml (pkg/result.IgnoreConfig).
