@@ -68,6 +68,7 @@ flag names.`,
 	addVerify(root)
 	addWatch(root)
 	addMirror(root)
+	addInit(root)
 	return root
 }
 
