@@ -77,6 +77,9 @@ func (u *Update) decodeNode(d *decoder, n *yaml.Node, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		fp := join(path, k.Value)
+		if !d.spend(k, fp) {
+			return
+		}
 		d.pos[fp] = Problem{Line: val.Line, Column: val.Column, Field: fp}
 		if seen[k.Value] {
 			d.fail(k, fp, "written twice")

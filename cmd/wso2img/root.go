@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,6 +36,7 @@ var envVars = []struct{ name, help string }{
 
 func newRoot() *cobra.Command {
 	var configFile string
+	var timeout time.Duration
 	root := &cobra.Command{
 		Use:   "wso2img",
 		Short: "Build verified, signed extensions of the official WSO2 images",
@@ -56,10 +59,21 @@ never taken from a wso2img.yaml found in the current folder: name it with --conf
 			if _, isFile := cmd.Root().ErrOrStderr().(*os.File); !isFile {
 				cmd.Root().SetErr(&lockedWriter{w: cmd.Root().ErrOrStderr()})
 			}
-			return bindConfig(cmd, configFile)
+			if err := bindConfig(cmd, configFile); err != nil {
+				return err
+			}
+			if timeout > 0 {
+				// Lives until the process exits; main reads the cause to say why it ended.
+				ctx, cancel := context.WithCancelCause(cmd.Context())
+				time.AfterFunc(timeout, func() { cancel(&timeoutError{timeout}) })
+				cmd.SetContext(ctx)
+				cmd.Root().SetContext(ctx)
+			}
+			return nil
 		},
 	}
 	root.PersistentFlags().StringVar(&configFile, "config", "", "config file (default: ./wso2img.yaml, then $XDG_CONFIG_HOME/wso2img/wso2img.yaml)")
+	root.PersistentFlags().DurationVar(&timeout, "timeout", 0, "give up the whole command after this `DURATION` (30m, 2h): a nightly job that must end; 0 = no limit beyond each network step's own timeouts")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + envHelp() + "\n\n" + exitCodesHelp + "\n")
 	root.Version = version.String()
@@ -86,6 +100,11 @@ func envHelp() string {
 	}
 	return b.String()
 }
+
+// timeoutError is the cause of a command's context when --timeout runs out.
+type timeoutError struct{ d time.Duration }
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("--timeout %s ran out", e.d) }
 
 // argsAtLeast is cobra.MinimumNArgs whose error is a usage error (exit 2).
 func argsAtLeast(n int, what string) cobra.PositionalArgs {

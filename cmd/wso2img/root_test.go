@@ -1,10 +1,12 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestConfigSources: flags win over WSO2IMG_* variables, which win over wso2img.yaml;
@@ -118,5 +120,39 @@ func TestConfigTrust(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "wso2img.yaml"), []byte("insecure-registy: [x]\n"), 0o644)
 	if r := runCLI(t, "profiles", "list"); r.code != 2 || !strings.Contains(r.stderr, "unknown key(s) insecure-registy") {
 		t.Errorf("a misspelt key: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestTimeout: --timeout ends the whole command, whatever it was waiting for, and says
+// so; here a registry that accepts connections and never answers.
+func TestTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var held []net.Conn
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte("product: wso2is\nversion: 5.8.0\nupdate: {wum: 1565855673150}\nbase: {image: "+l.Addr().String()+"/wso2is}\nuser: {uid: 802, gid: 802}\nhome: /home/wso2carbon/wso2is-5.8.0\n"), 0o644)
+	start := time.Now()
+	r := runCLI(t, "plan", "--timeout", "1s", "--insecure-registry", l.Addr().String(), "--cache-dir", dir, p)
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("plan took %s with --timeout 1s", took)
+	}
+	if r.code != exitFailure || !strings.Contains(r.stderr, "--timeout 1s ran out") {
+		t.Errorf("exit %d\n%s", r.code, r.stderr)
 	}
 }
