@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +74,7 @@ func validate(p *Profile) []Problem {
 	v.ports()
 	v.envAndLabels()
 	v.platforms()
+	v.scan()
 	v.tag()
 	sort.SliceStable(v.probs, func(i, j int) bool {
 		a, b := v.probs[i], v.probs[j]
@@ -203,6 +205,24 @@ func (v *validator) base() {
 	}
 	if d, ok := ref.(name.Digest); ok && b.Digest != "" && d.DigestStr() != b.Digest {
 		v.add("base.digest", "%s differs from the digest in base.image (%s)", b.Digest, d.DigestStr())
+	}
+}
+
+// Severities of the vulnerability gate, lowest first.
+var Severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+func (v *validator) scan() {
+	sc := v.p.Scan
+	if sc.Severity != "" && !slices.Contains(Severities[1:], sc.Severity) {
+		v.add("scan.severity", "%q is not a severity: expected LOW, MEDIUM, HIGH or CRITICAL (upper case)", sc.Severity)
+	}
+	if sc.Scope != "" && sc.Scope != "added" && sc.Scope != "all" {
+		v.add("scan.scope", "%q: expected added (findings the base does not have) or all", sc.Scope)
+	}
+	if b := v.p.BaseCache.Prefix; b != "" {
+		if _, err := name.NewRepository(b); err != nil || hasTagOrDigest(b) || !strings.Contains(b, "/") {
+			v.add("baseCache", "%q is not a repository prefix in a registry: e.g. registry.acme.com/wso2img-bases, or false", b)
+		}
 	}
 }
 
