@@ -564,3 +564,34 @@ func TestAliasBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretNames: secret-looking variables are found in any spelling, and secrets
+// passed as -D properties or --flags in a value; references to secrets are not.
+func TestSecretNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"DB_PASSWORD": true, "DBPASSWORD": true, "dbPassword": true, "MYSQL_PWD": true, "DB_PASS": true,
+		"ApiKey": true, "AWS_SECRET_ACCESS_KEY": true, "GITHUB_TOKEN": true, "keystore.password": true,
+		"PWD": false, "KEYSTORE_PASSWORD_FILE": false, "TOKEN_ENDPOINT_URL": false, "JAVA_OPTS": false,
+		"PASSPORT_MODE": false, "WSO2_SERVER_HOME": false, "KEYSTORE_TYPE": false,
+	} {
+		if got := profiles.LooksSecret(name); got != want {
+			t.Errorf("LooksSecret(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for value, want := range map[string]string{
+		"-Xmx2g -Djavax.net.ssl.trustStorePassword=wso2carbon": "-Djavax.net.ssl.trustStorePassword=…",
+		`-Ddb.password="s3 cret" -Xmx1g`:                       "-Ddb.password=…",
+		"--api-key=abc":                                        "--api-key=…",
+		"-Djavax.net.ssl.trustStorePassword=$TS_PASSWORD":      "",
+		"-Djavax.net.ssl.trustStore=/x/client-truststore.jks":  "",
+		"-Xmx2g":                                               "",
+	} {
+		if got := profiles.SecretInValue(value); got != want {
+			t.Errorf("SecretInValue(%q) = %q, want %q", value, got, want)
+		}
+	}
+	_, err := profiles.Parse(filepath.Join(t.TempDir(), "p.yaml"), []byte("product: wso2is\nversion: 5.8.0\nupdate: {wum: 1565855673150}\nbase: {image: docker.wso2.com/wso2is}\nuser: {uid: 802, gid: 802}\nenv:\n  JAVA_OPTS: -Djavax.net.ssl.trustStorePassword=wso2carbon\n  dbPassword: x\n"))
+	if err == nil || !strings.Contains(err.Error(), "env.JAVA_OPTS: holds -Djavax.net.ssl.trustStorePassword=…") || !strings.Contains(err.Error(), "env.dbPassword: looks like a secret") || strings.Contains(err.Error(), "=wso2carbon") {
+		t.Errorf("error %v", err)
+	}
+}

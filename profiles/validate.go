@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -439,6 +440,10 @@ func (v *validator) envAndLabels() {
 			v.add(f, "%q is not an environment variable name", k)
 		case LooksSecret(k):
 			v.add(f, "looks like a secret: anyone who can pull the image can read its environment; pass secrets at run time (a Kubernetes Secret, say)")
+		default:
+			if why := SecretInValue(v.p.Env[k]); why != "" {
+				v.add(f, "holds %s: anyone who can pull the image can read its environment; pass it at run time (JAVA_OPTS from a Kubernetes Secret, or WSO2's secure vault)", why)
+			}
 		}
 	}
 	for _, k := range sortedKeys(v.p.Labels) {
@@ -473,9 +478,13 @@ func (v *validator) platforms() {
 	}
 }
 
-// secretWords are words of environment variable names (split at '_') that hold secrets,
-// so KEYSTORE_TYPE is fine and DB_PASSWORD is not.
-var secretWords = []string{"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "CREDENTIAL", "CREDENTIALS"}
+// secretWords are words of environment variable names that hold secrets, found also
+// inside a longer word (DBPASSWORD, dbPassword): KEYSTORE_TYPE is fine, DB_PASSWORD not.
+var secretWords = []string{"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "CREDENTIAL"}
+
+// shortSecretWords count only as whole words (MYSQL_PWD, DB_PASS), not inside others
+// (PASSPORT, PWDIR); PWD alone is the shell's working directory.
+var shortSecretWords = []string{"PWD", "PASS", "PW"}
 
 // secretPairs are two-word parts that hold secrets ("API_KEY", "ACCESS_KEY").
 var secretPairs = []string{"API_KEY", "ACCESS_KEY", "SECRET_KEY", "PRIVATE_KEY", "AUTH_KEY", "SIGNING_KEY"}
@@ -484,15 +493,47 @@ var secretPairs = []string{"API_KEY", "ACCESS_KEY", "SECRET_KEY", "PRIVATE_KEY",
 // (KEYSTORE_PASSWORD_FILE, TOKEN_ENDPOINT_URL).
 var referenceWords = []string{"FILE", "PATH", "DIR", "URL", "URI", "ENDPOINT", "NAME", "TYPE", "ALIAS", "HEADER"}
 
-// LooksSecret reports whether an environment variable's name suggests it holds a secret.
+// nameWords splits a variable name into upper-case words at underscores, dots, dashes
+// and camelCase humps: "dbPassword" and "DB_PASSWORD" both give DB, PASSWORD.
+func nameWords(name string) []string {
+	var words []string
+	var cur []rune
+	flush := func() {
+		if len(cur) > 0 {
+			words = append(words, strings.ToUpper(string(cur)))
+			cur = cur[:0]
+		}
+	}
+	rs := []rune(name)
+	for i, r := range rs {
+		switch {
+		case r == '_' || r == '.' || r == '-':
+			flush()
+			continue
+		case unicode.IsUpper(r) && i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1]))):
+			flush()
+		}
+		cur = append(cur, r)
+	}
+	flush()
+	return words
+}
+
+// LooksSecret reports whether an environment variable's name (or a property's: any
+// spelling, DB_PASSWORD, DBPASSWORD, dbPassword, MYSQL_PWD) suggests it holds a secret.
 // Profiles may not set such variables, and `wso2img verify` flags images that do.
 func LooksSecret(name string) bool {
-	words := strings.Split(strings.ToUpper(name), "_")
-	if contains(referenceWords, words[len(words)-1]) {
+	words := nameWords(name)
+	if len(words) == 0 || contains(referenceWords, words[len(words)-1]) {
 		return false
 	}
 	for i, w := range words {
-		if contains(secretWords, w) {
+		for _, sw := range secretWords {
+			if strings.Contains(w, sw) {
+				return true
+			}
+		}
+		if len(words) > 1 && contains(shortSecretWords, w) {
 			return true
 		}
 		if i+1 < len(words) && contains(secretPairs, w+"_"+words[i+1]) {
@@ -500,6 +541,27 @@ func LooksSecret(name string) bool {
 		}
 	}
 	return false
+}
+
+// propertyRE finds Java system properties and long flags with a value:
+// -Djavax.net.ssl.trustStorePassword=…, --db-password=….
+var propertyRE = regexp.MustCompile(`(?:^|\s)(?:-D|--)([A-Za-z0-9_.\-]+)=("[^"]*"|'[^']*'|\S*)`)
+
+// SecretInValue says what secret a variable's value passes (a -D property or --flag
+// whose name looks like a secret, with a literal value), or "". A value that refers to
+// another variable ($VAR, ${VAR}) or a file is no secret itself.
+func SecretInValue(v string) string {
+	for _, m := range propertyRE.FindAllStringSubmatch(v, -1) {
+		name, val := m[1], strings.Trim(m[2], `"'`)
+		if val == "" || strings.HasPrefix(val, "$") || !LooksSecret(name) {
+			continue
+		}
+		if strings.HasPrefix(m[0], "-D") || strings.HasPrefix(strings.TrimSpace(m[0]), "-D") {
+			return "-D" + name + "=…"
+		}
+		return "--" + name + "=…"
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {
