@@ -584,7 +584,7 @@ func TestSecretNames(t *testing.T) {
 		"--api-key=abc":                                        "--api-key=…",
 		"-Djavax.net.ssl.trustStorePassword=$TS_PASSWORD":      "",
 		"-Djavax.net.ssl.trustStore=/x/client-truststore.jks":  "",
-		"-Xmx2g":                                               "",
+		"-Xmx2g": "",
 	} {
 		if got := profiles.SecretInValue(value); got != want {
 			t.Errorf("SecretInValue(%q) = %q, want %q", value, got, want)
