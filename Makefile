@@ -33,10 +33,9 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## fuzz: run each fuzz target for FUZZTIME
+## fuzz: run every parser's fuzz target for FUZZTIME each (FUZZTIME=10m for the figures in docs/RELIABILITY.md)
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./tags/
-	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./profiles/
+	@FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
 
 ## demo: the main job end to end against a local registry (and BuildKit) it starts itself
 demo: tools build

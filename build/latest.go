@@ -68,6 +68,12 @@ func UpstreamUpdates(ctx context.Context, reg registry.Options, repo string, pro
 	if err != nil {
 		return nil, err
 	}
+	return Updates(all, prof, kind), nil
+}
+
+// Updates picks, from a repository's tags, the unique tags of the profile's version and
+// OS whose update is of kind ("wum" or "level"), newest first.
+func Updates(all []tags.Tag, prof *profiles.Profile, kind string) []tags.Tag {
 	var out []tags.Tag
 	for _, t := range all {
 		if t.Version != prof.Version || !SameOS(t, prof) || !t.Unique() || t.Kind.String() != kind {
@@ -76,7 +82,7 @@ func UpstreamUpdates(ctx context.Context, reg registry.Options, repo string, pro
 		out = append(out, t)
 	}
 	tags.SortNewest(out)
-	return out, nil
+	return out
 }
 
 // ListTags lists the WSO2-scheme tags of a repository, skipping every other tag
@@ -91,13 +97,18 @@ func ListTags(ctx context.Context, reg registry.Options, repo string) ([]tags.Ta
 	if err != nil {
 		return nil, err
 	}
+	return ParseTags(names), nil
+}
+
+// ParseTags keeps the names that are tags of the WSO2 scheme, parsed.
+func ParseTags(names []string) []tags.Tag {
 	var out []tags.Tag
 	for _, n := range names {
 		if t, err := tags.Parse(n); err == nil {
 			out = append(out, t)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // SameOS reports whether a tag is of the profile's OS (ubuntu carries no suffix).

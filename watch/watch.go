@@ -70,25 +70,10 @@ func Check(ctx context.Context, reg registry.Options, plan *build.Plan) (*Status
 	if err != nil {
 		return nil, fmt.Errorf("profile %q: listing %s: %w", prof.Name, plan.Repository, err)
 	}
-	want := prof.Tag()
-	var same []tags.Tag // the target's tags of this very update, highest release first
-	var newest *tags.Tag
-	for _, t := range held {
-		if t.Version != prof.Version || !build.SameOS(t, prof) || !t.Unique() {
-			continue
-		}
-		if newest == nil || tags.Compare(t, *newest) > 0 {
-			nt := t
-			newest = &nt
-		}
-		if t.Kind == want.Kind && t.WUM == want.WUM && t.Level == want.Level {
-			same = append(same, t)
-		}
-	}
+	same, newest := Classify(held, prof)
 	if newest != nil {
 		st.Newest = newest.String()
 	}
-	tags.SortNewest(same)
 
 	if len(same) == 0 {
 		st.Due = true
@@ -131,6 +116,27 @@ func Check(ctx context.Context, reg registry.Options, plan *build.Plan) (*Status
 	st.Tag = plan.WithRelease(next).Tags[0].Tag
 	st.Reasons = append(st.Reasons, fmt.Sprintf("it will be published as %s (unique tags never move)", st.Tag))
 	return st, nil
+}
+
+// Classify sorts the target's tags for a profile: same are the unique tags of the
+// profile's very update (version, OS, WUM timestamp or level), highest release first;
+// newest is the newest unique tag of its version and OS, or nil.
+func Classify(held []tags.Tag, prof *profiles.Profile) (same []tags.Tag, newest *tags.Tag) {
+	want := prof.Tag()
+	for _, t := range held {
+		if t.Version != prof.Version || !build.SameOS(t, prof) || !t.Unique() {
+			continue
+		}
+		if newest == nil || tags.Compare(t, *newest) > 0 {
+			nt := t
+			newest = &nt
+		}
+		if t.Kind == want.Kind && t.WUM == want.WUM && t.Level == want.Level {
+			same = append(same, t)
+		}
+	}
+	tags.SortNewest(same)
+	return same, newest
 }
 
 // read fetches a tag's digest and the labels wso2img wrote on it.

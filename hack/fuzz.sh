@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# fuzz.sh is `make fuzz`: it runs every fuzz target of wso2img's parsers for FUZZTIME
+# each (default 20s; the reliability figures in docs/RELIABILITY.md come from
+# FUZZTIME=10m) and prints a markdown table of what each run did. A target that finds a
+# failing input fails the run; go test writes the input under testdata/fuzz/ of its
+# package, where it then runs with every `go test` as a regression case.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+fuzztime="${FUZZTIME:-20s}"
+
+# package target: every parser that reads input from users, registries or vendors.
+targets=(
+	"./tags FuzzParse"
+	"./profiles FuzzParse"
+	"./verify FuzzParsePolicy"
+	"./watch FuzzTagHandling"
+	"./build/archive FuzzExtract"
+	"./build/tomlcheck FuzzCheck"
+)
+# Targets in packages that may not exist yet on every branch are added when present.
+for extra in "./build/inputs FuzzSignature" "./scan FuzzParseReport"; do
+	pkg="${extra%% *}" fn="${extra##* }"
+	if grep -qs "func $fn(" "$pkg"/*_test.go; then
+		targets+=("$extra")
+	fi
+done
+
+printf '| package | target | time | executions | new interesting inputs | result |\n| --- | --- | --- | --- | --- | --- |\n'
+failed=0
+for t in "${targets[@]}"; do
+	pkg="${t%% *}" fn="${t##* }"
+	log="$(mktemp)"
+	start=$SECONDS
+	if go test -run XXX -fuzz "^$fn\$" -fuzztime "$fuzztime" -fuzzminimizetime 30s "$pkg" >"$log" 2>&1; then
+		result="pass"
+	else
+		result="**FAILED** (see below)"
+		failed=1
+	fi
+	last="$(grep -E '^fuzz: elapsed' "$log" | tail -n 1 || true)"
+	execs="$(sed -n 's/.*execs: \([0-9]*\).*/\1/p' <<<"$last")"
+	newi="$(sed -n 's/.*new interesting: \([0-9]*\).*/\1/p' <<<"$last")"
+	printf '| `%s` | `%s` | %ss | %s | %s | %s |\n' "$pkg" "$fn" "$((SECONDS - start))" "${execs:-?}" "${newi:-?}" "$result"
+	if [ "$result" != pass ]; then
+		tail -n 40 "$log" >&2
+	fi
+	rm -f "$log"
+done
+exit "$failed"
