@@ -148,6 +148,11 @@ func (c *httpClient) get(ctx context.Context, s Spec, u *url.URL) (*http.Respons
 		req.Header.Set("Authorization", auth)
 	}
 	resp, err := c.c.Do(req)
+	if err == nil && errors.Is(context.Cause(rctx), errStalled) {
+		// A response that raced with the cancellation is not trusted either.
+		resp.Body.Close()
+		err = errStalled
+	}
 	if err != nil {
 		if errors.Is(context.Cause(rctx), errStalled) {
 			return fail(fmt.Errorf("%s: fetching: %w", where(s.Profile, s.Field, s.source()), &stallError{idle: c.stall, total: -1, before: true}))
@@ -193,7 +198,9 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 		b.seen += int64(n)
 		b.timer.Reset(b.stall)
 	}
-	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), errStalled) {
+	// Once the timer has fired, even an end of the body is not trusted: the request
+	// was being cancelled, and a server may end a response it could not finish.
+	if err != nil && errors.Is(context.Cause(b.ctx), errStalled) {
 		err = &stallError{idle: b.stall, seen: b.seen, total: b.total}
 	}
 	return n, err
