@@ -299,7 +299,9 @@ func (v *validator) inputs() {
 				v.add(f+".sha256", "a url needs a sha256 (or sha512) checksum: wso2img never adds a download it cannot verify")
 			}
 		}
-		v.auth(f+".auth", in.Auth, in.URL != "")
+		if in.TrustStore == nil {
+			v.auth(f+".auth", in.Auth, in.URL != "")
+		}
 		if in.MaxSize < 0 {
 			v.add(f+".maxSize", "%d is negative", in.MaxSize)
 		}
