@@ -26,13 +26,15 @@ const dirMode = 0o755
 type Layer struct {
 	State llb.State
 	// Locals maps each local source name in State to the host folder it reads: the
-	// folders of the verified inputs, handed to the daemon through the session.
+	// folders of the plan's verified copies (its stage), handed to the daemon through
+	// the session. Nothing else on the host is read: not the profile's folder, not the
+	// download cache.
 	Locals map[string]string
 }
 
 // NewLayer generates the layer for a plan: every directory the inputs need (parents
 // first), then every input, owned by the product user with the modes asked for, every
-// timestamp at the update's time.
+// timestamp at the update's time. It reads the inputs' verified copies (Input.Local).
 func NewLayer(plan *Plan) Layer {
 	epoch := plan.Created
 	l := Layer{Locals: map[string]string{}}
@@ -47,11 +49,12 @@ func NewLayer(plan *Plan) Layer {
 		a.mkdir(dir, llb.WithParents(false), llb.WithUIDGID(uid, gid), llb.WithCreatedTime(epoch))
 	}
 
-	// Files are read from their folders (the download cache, the profile's folder): one
-	// local source per folder, limited to the files this build needs.
+	// Files are read from their folders (a plan has one: its stage's files/): one local
+	// source per folder, limited to the files this build needs.
 	sources := map[string]llb.State{}
 	var folders []string
 	includes := map[string][]string{}
+	named := map[string]bool{} // whether every file of the folder is named by its content
 	for _, in := range plan.Inputs {
 		if in.Dir {
 			continue
@@ -59,13 +62,19 @@ func NewLayer(plan *Plan) Layer {
 		folder := filepath.Dir(in.Local)
 		if _, ok := includes[folder]; !ok {
 			folders = append(folders, folder)
+			named[folder] = true
 		}
 		includes[folder] = append(includes[folder], filepath.Base(in.Local))
+		named[folder] = named[folder] && in.Digest != "" && filepath.Base(in.Local) == strings.TrimPrefix(in.Digest, "sha256:")
 	}
 	for i, folder := range folders {
 		name := fmt.Sprintf("files-%d", i)
-		sources[folder] = llb.Local(name, llb.IncludePatterns(dedupe(includes[folder])), llb.SharedKeyHint(name),
-			localID(folder), llb.WithCustomNamef("inputs from %s", folder))
+		key := folderKey(folder)
+		if named[folder] {
+			key = "wso2img-files"
+		}
+		sources[folder] = llb.Local(name, llb.IncludePatterns(dedupe(includes[folder])), llb.SharedKeyHint(key),
+			llb.LocalUniqueID(key), llb.WithCustomName("verified input files"))
 		l.Locals[name] = folder
 	}
 
@@ -73,7 +82,11 @@ func NewLayer(plan *Plan) Layer {
 		if in.Dir {
 			name := fmt.Sprintf("dir-%d", i)
 			l.Locals[name] = in.Local
-			src := llb.Local(name, llb.SharedKeyHint(name), localID(in.Local), llb.WithCustomNamef("inputs[%d] %s", i, in.Local))
+			key := folderKey(in.Local)
+			if in.Digest != "" {
+				key = "wso2img-tree-" + strings.TrimPrefix(in.Digest, "sha256:")
+			}
+			src := llb.Local(name, llb.SharedKeyHint(key), llb.LocalUniqueID(key), llb.WithCustomNamef("inputs[%d] %s", i, in.Source))
 			a.copy(src, "/", in.Dest, &llb.CopyInfo{
 				CopyDirContentsOnly: true,
 				Mode:                &llb.ChmodOpt{ModeStr: clearSpecialBits},
@@ -175,12 +188,16 @@ func ownedByUser(dir, home string) bool {
 	return strings.HasPrefix(home, dir+"/") && strings.Count(dir, "/") >= 2
 }
 
-// localID names a host folder for BuildKit's file-transfer cache. It is derived from the
-// folder rather than random, so that the same plan marshals to the same graph and a
-// rebuild re-sends only what changed.
-func localID(folder string) llb.ConstraintsOpt {
+// folderKey names a host folder for BuildKit's file-transfer cache (the local source's
+// unique ID and shared-key hint), when its content has no name of its own. A plan's
+// folders do: its files are named by their sha256 (one key for the folder), its
+// directories by their tree digest (a key each). So the same plan marshals to the same
+// graph, and since a key always names the same bytes, and the stage pins every file's
+// time, a rebuild sends only what the daemon does not hold yet (BuildKit compares
+// names, sizes and times, not content).
+func folderKey(folder string) string {
 	sum := sha256.Sum256([]byte(folder))
-	return llb.LocalUniqueID("wso2img-" + hex.EncodeToString(sum[:12]))
+	return "wso2img-" + hex.EncodeToString(sum[:12])
 }
 
 func dedupe(s []string) []string {

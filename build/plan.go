@@ -15,6 +15,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,6 +31,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wso2img/wso2img/build/inputs"
+	"github.com/wso2img/wso2img/build/tomlcheck"
+	"github.com/wso2img/wso2img/build/truststore"
 	"github.com/wso2img/wso2img/internal/registry"
 	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/tags"
@@ -95,6 +100,18 @@ type Plan struct {
 	Revision string `json:"revision,omitempty"`
 	// Configs are the base's configs by platform.
 	Configs map[string]*v1.ConfigFile `json:"-"`
+	// stage holds the verified copies of the inputs, which the build reads.
+	stage *inputs.Stage
+}
+
+// Close removes the verified copies of the plan's inputs, which its build reads: call
+// it once the plan is built, or will not be. A plan made from it by WithRelease shares
+// them, so closing either closes both. It is safe to call more than once, and on nil.
+func (plan *Plan) Close() error {
+	if plan == nil || plan.stage == nil {
+		return nil
+	}
+	return plan.stage.Close()
 }
 
 // Base is the resolved base image.
@@ -124,10 +141,46 @@ type Input struct {
 	Mode             fs.FileMode `json:"-"`
 	ModeString       string      `json:"mode,omitempty"`
 	Signer           string      `json:"signer,omitempty"`
+	// Archive is the digest of the archive an extracted input came from (Digest is that
+	// of the tree it holds).
+	Archive string `json:"archive,omitempty"`
+	// TrustStore describes a trust store input.
+	TrustStore *TrustStore `json:"truststore,omitempty"`
 }
 
-// Plan resolves the profile's base and verifies every input. Base and inputs are
-// worked on at once; every failure is reported, joined.
+// TrustStore is what a trust store input was made of. It never holds the password.
+type TrustStore struct {
+	// Format is JKS or PKCS12.
+	Format string `json:"format"`
+	// Password says where the password came from: "default" (wso2carbon) or
+	// "env VARIABLE".
+	Password     string `json:"password"`
+	AllowExpired bool   `json:"allowExpired,omitempty"`
+	AllowNonCA   bool   `json:"allowNonCA,omitempty"`
+	// Certificates are the verified certificate files, in the profile's order.
+	Certificates []TrustCertificate `json:"certificates"`
+	// Entries are the store's entries, sorted by alias.
+	Entries []TrustEntry `json:"entries"`
+}
+
+// TrustCertificate is one verified certificate file of a trust store.
+type TrustCertificate struct {
+	Source string `json:"source"`
+	Digest string `json:"digest"`
+	Alias  string `json:"alias,omitempty"`
+	Signer string `json:"signer,omitempty"`
+}
+
+// TrustEntry is one entry of a trust store, as keytool -list names it.
+type TrustEntry struct {
+	Alias   string `json:"alias"`
+	Subject string `json:"subject"`
+	SHA256  string `json:"sha256"`
+}
+
+// Plan resolves the profile's base and verifies every input, keeping verified copies
+// for the build (call Plan.Close when done with the plan). Base and inputs are worked
+// on at once; every failure is reported, joined.
 func (p *Planner) Plan(ctx context.Context, prof *profiles.Profile) (*Plan, error) {
 	prof, plan, err := p.start(ctx, prof)
 	if err != nil {
@@ -137,17 +190,24 @@ func (p *Planner) Plan(ctx context.Context, prof *profiles.Profile) (*Plan, erro
 	if err != nil {
 		return nil, err
 	}
+	stage, err := p.fetcher.NewStage()
+	if err != nil {
+		return nil, fmt.Errorf("profile %q: %w", prof.Name, err)
+	}
 	var verified []*inputs.Verified
 	var baseErr, inputErr error
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { baseErr = p.base(gctx, prof, plan); return nil })
-	g.Go(func() error { verified, inputErr = p.fetcher.FetchAll(gctx, specs); return nil })
+	g.Go(func() error { verified, inputErr = stage.FetchAll(gctx, specs.all); return nil })
 	_ = g.Wait()
 	if err := errors.Join(baseErr, inputErr); err != nil {
+		stage.Close()
 		return nil, err
 	}
+	plan.stage = stage
 	plan.Source, plan.Revision = gitSource(ctx, prof.Dir)
-	if err := p.finish(prof, plan, verified); err != nil {
+	if err := p.finish(ctx, prof, plan, specs, verified); err != nil {
+		stage.Close()
 		return nil, err
 	}
 	return plan, nil
@@ -199,33 +259,94 @@ func (p *Planner) start(ctx context.Context, prof *profiles.Profile) (*profiles.
 	}, nil
 }
 
-func (p *Planner) specs(prof *profiles.Profile) ([]inputs.Spec, error) {
+// inputSpecs are the specs to fetch for a profile's inputs: one for a url or a path,
+// one per certificate file for a trust store.
+type inputSpecs struct {
+	all []inputs.Spec
+	// of lists, for each of the profile's inputs, the indexes of its specs in all.
+	of [][]int
+}
+
+func (p *Planner) specs(prof *profiles.Profile) (inputSpecs, error) {
 	var keyring *inputs.Keyring
 	if prof.GPG.Keyring != "" {
 		k, err := inputs.LoadKeyring(prof.GPG.Keyring, prof.GPG.Fingerprints)
 		if err != nil {
 			// LoadKeyring's message starts with the path, which the VerifyError names already.
 			why := strings.TrimPrefix(err.Error(), "loading keyring "+prof.GPG.Keyring+": ")
-			return nil, &inputs.VerifyError{Profile: prof.Name, Field: "gpg.keyring", Source: prof.GPG.Keyring,
+			return inputSpecs{}, &inputs.VerifyError{Profile: prof.Name, Field: "gpg.keyring", Source: prof.GPG.Keyring,
 				What: "gpg keyring", Expected: "the pinned keys", Found: why, Err: err}
 		}
 		keyring = k
 	}
-	specs := make([]inputs.Spec, len(prof.Inputs))
+	if err := checkEnv(prof); err != nil {
+		return inputSpecs{}, err
+	}
+	var sp inputSpecs
+	add := func(i int, s inputs.Spec) {
+		s.Profile, s.Keyring = prof.Name, keyring
+		sp.of[i] = append(sp.of[i], len(sp.all))
+		sp.all = append(sp.all, s)
+	}
+	sp.of = make([][]int, len(prof.Inputs))
 	for i, in := range prof.Inputs {
-		specs[i] = inputs.Spec{
-			Profile:   prof.Name,
-			Field:     fmt.Sprintf("inputs[%d]", i),
-			URL:       in.URL,
-			Path:      in.Path,
-			Root:      in.Root,
-			SHA256:    strings.ToLower(in.SHA256),
-			SHA512:    strings.ToLower(in.SHA512),
-			Signature: in.Signature,
-			Keyring:   keyring,
+		if ts := in.TrustStore; ts != nil {
+			for j, c := range ts.Certificates {
+				add(i, inputs.Spec{
+					Field: fmt.Sprintf("inputs[%d].truststore.certificates[%d]", i, j),
+					URL:   c.URL, Path: c.Path, Root: c.Root,
+					SHA256: strings.ToLower(c.SHA256), SHA512: strings.ToLower(c.SHA512),
+					Signature: c.Signature, Auth: specAuth(c.Auth), MaxSize: inputs.CertificateMaxSize,
+				})
+			}
+			continue
+		}
+		add(i, inputs.Spec{
+			Field: fmt.Sprintf("inputs[%d]", i),
+			URL:   in.URL, Path: in.Path, Root: in.Root,
+			SHA256: strings.ToLower(in.SHA256), SHA512: strings.ToLower(in.SHA512),
+			Signature: in.Signature, Auth: specAuth(in.Auth), MaxSize: int64(in.MaxSize), Extract: in.Extract,
+		})
+	}
+	return sp, nil
+}
+
+func specAuth(a *profiles.Auth) *inputs.Auth {
+	if a == nil {
+		return nil
+	}
+	return &inputs.Auth{Env: a.Env, Basic: a.Scheme == "basic"}
+}
+
+// checkEnv refuses, before anything is fetched, a profile whose credentials or trust
+// store password come from a variable that is not set: a profile error (the run's
+// environment does not fit the profile), not a failed verification.
+func checkEnv(prof *profiles.Profile) error {
+	var probs []profiles.Problem
+	need := func(field, env, what string) {
+		if os.Getenv(env) == "" {
+			probs = append(probs, profiles.Problem{Field: field, Message: fmt.Sprintf("$%s is not set (or empty): it holds %s", env, what)})
 		}
 	}
-	return specs, nil
+	for i, in := range prof.Inputs {
+		if in.Auth != nil {
+			need(fmt.Sprintf("inputs[%d].auth.env", i), in.Auth.Env, "the credentials of the url")
+		}
+		if ts := in.TrustStore; ts != nil {
+			if ts.Password != nil {
+				need(fmt.Sprintf("inputs[%d].truststore.password.env", i), ts.Password.Env, "the trust store's password")
+			}
+			for j, c := range ts.Certificates {
+				if c.Auth != nil {
+					need(fmt.Sprintf("inputs[%d].truststore.certificates[%d].auth.env", i, j), c.Auth.Env, "the credentials of the url")
+				}
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return &profiles.Error{File: prof.File, Problems: probs}
+	}
+	return nil
 }
 
 // resolveBase finds the digest behind the base reference, checks the pin and the
@@ -307,8 +428,9 @@ func (e *PlatformError) Error() string {
 		e.Profile, e.Base, e.Missing, strings.Join(e.Offered, ", "))
 }
 
-// finish fills in what needs both the base and the inputs: home, ports, modes, time.
-func (p *Planner) finish(prof *profiles.Profile, plan *Plan, verified []*inputs.Verified) error {
+// finish fills in what needs both the base and the inputs: home, ports, modes, time,
+// trust stores (built at the update's time), and the checks of where inputs land.
+func (p *Planner) finish(ctx context.Context, prof *profiles.Profile, plan *Plan, sp inputSpecs, verified []*inputs.Verified) error {
 	first := plan.Configs[plan.Platforms[0]]
 	baseHome := envValue(first.Config.Env, "WSO2_SERVER_HOME")
 	switch {
@@ -346,36 +468,164 @@ func (p *Planner) finish(prof *profiles.Profile, plan *Plan, verified []*inputs.
 
 	withHome := *prof
 	withHome.Home = plan.Home
-	for i, v := range verified {
-		in := Input{Verified: v, Source: v.Spec.URL, Digest: v.Digest, Size: v.Size, Dest: withHome.DestPath(i), Dir: v.Dir, Signer: v.Signer}
-		if in.Source == "" {
-			in.Source = v.Spec.Path
+	var errs []error
+	for i, pin := range prof.Inputs {
+		var in Input
+		if pin.TrustStore != nil {
+			var err error
+			if in, err = p.trustStore(ctx, &withHome, plan, i, sp, verified); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		} else {
+			v := verified[sp.of[i][0]]
+			in = Input{Verified: v, Source: v.Spec.URL, Digest: v.Digest, Size: v.Size, Dest: withHome.DestPath(i), Dir: v.Dir, Signer: v.Signer, Archive: v.Archive}
+			if in.Source == "" {
+				in.Source = v.Spec.Path
+			}
 		}
-		if !v.Dir {
+		if !in.Dir {
 			in.Mode = 0o644
-			if m := prof.Inputs[i].Mode; m != "" {
+			if m := pin.Mode; m != "" {
 				n, _ := strconv.ParseUint(m, 8, 32) // validated by the profile loader
 				in.Mode = fs.FileMode(n)
-			} else if v.Spec.Path != "" && v.Files[0].Mode&0o111 != 0 {
+			} else if in.Spec.Path != "" && in.Files[0].Mode&0o111 != 0 {
 				in.Mode = 0o755
 			}
 			in.ModeString = fmt.Sprintf("%04o", uint32(in.Mode))
-		} else if prof.Inputs[i].Mode != "" {
+		} else if pin.Mode != "" {
 			return &profiles.Error{File: prof.File, Problems: []profiles.Problem{{Field: fmt.Sprintf("inputs[%d].mode", i),
-				Message: fmt.Sprintf("%s is a directory: a mode applies to one file", v.Spec.Path)}}}
+				Message: fmt.Sprintf("%s is a directory: a mode applies to one file", in.Source)}}}
 		}
 		plan.Inputs = append(plan.Inputs, in)
 	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	if err := checkDests(prof, plan); err != nil {
+		return err
+	}
+	if err := checkConfigs(plan); err != nil {
 		return err
 	}
 	plan.RebuildID = rebuildID(plan)
 	return nil
 }
 
+// trustStore builds trust store input i from its verified certificate files, at the
+// plan's time (the update's), and stages it.
+func (p *Planner) trustStore(ctx context.Context, prof *profiles.Profile, plan *Plan, i int, sp inputSpecs, verified []*inputs.Verified) (Input, error) {
+	ts := prof.Inputs[i].TrustStore
+	format := truststore.Format(strings.ToUpper(ts.Format))
+	if ts.Format == "" {
+		var why string
+		format, why = truststore.DefaultFormat(prof.Product, prof.Version)
+		if p.opts.Log != nil {
+			fmt.Fprintf(p.opts.Log, "profile %q: inputs[%d]: trust store format %s: %s\n", prof.Name, i, format, why)
+		}
+	}
+	info := &TrustStore{Format: string(format), Password: "default", AllowExpired: ts.AllowExpired, AllowNonCA: ts.AllowNonCA}
+	opts := truststore.Options{Format: format, Password: truststore.DefaultPassword, Time: plan.Created, AllowExpired: ts.AllowExpired, AllowNonCA: ts.AllowNonCA}
+	if ts.Password != nil {
+		info.Password = "env " + ts.Password.Env
+		opts.Password = os.Getenv(ts.Password.Env)
+		if opts.Password == "" {
+			return Input{}, &profiles.Error{File: prof.File, Problems: []profiles.Problem{{Field: fmt.Sprintf("inputs[%d].truststore.password.env", i),
+				Message: fmt.Sprintf("$%s is not set (or empty): it holds the trust store's password", ts.Password.Env)}}}
+		}
+	}
+	spec := inputs.TrustStoreSpec{Profile: prof.Name, Field: fmt.Sprintf("inputs[%d].truststore", i), Options: opts}
+	var sources []string
+	for j, k := range sp.of[i] {
+		v := verified[k]
+		spec.Certificates = append(spec.Certificates, v)
+		spec.Aliases = append(spec.Aliases, ts.Certificates[j].Alias)
+		src := v.Spec.URL
+		if src == "" {
+			src = v.Spec.Path
+		}
+		sources = append(sources, src)
+		info.Certificates = append(info.Certificates, TrustCertificate{Source: src, Digest: v.Digest, Alias: ts.Certificates[j].Alias, Signer: v.Signer})
+	}
+	v, entries, err := plan.stage.TrustStore(ctx, spec)
+	if err != nil {
+		return Input{}, err
+	}
+	for _, e := range entries {
+		info.Entries = append(info.Entries, TrustEntry{Alias: e.Alias, Subject: e.Subject, SHA256: e.SHA256})
+	}
+	return Input{Verified: v, Source: "truststore:" + strings.Join(sources, ","), Digest: v.Digest, Size: v.Size,
+		Dest: prof.TrustStoreDest(i, format.FileName()), TrustStore: info}, nil
+}
+
+// configPaths are where WSO2 products read deployment.toml, relative to the product
+// home: Identity Server and API Manager, and Micro Integrator 4.x.
+var configPaths = []string{"repository/conf/deployment.toml", "conf/deployment.toml"}
+
+// maxConfigSize bounds a deployment.toml that is checked: a real one is a few kB.
+const maxConfigSize = 16 << 20
+
+// checkConfigs parses every file that lands where the product reads its
+// deployment.toml, from a file, a directory or an extracted archive, so that a typo
+// fails before anything is built and not when the server starts. A file that does
+// not parse is a *inputs.VerifyError (exit code 3: an input whose content failed a
+// check, like a checksum, not a mistake in the profile) whose Err is the
+// *tomlcheck.Error, with its line and column.
+func checkConfigs(plan *Plan) error {
+	targets := map[string]bool{}
+	for _, c := range configPaths {
+		targets[path.Join(plan.Home, c)] = true
+	}
+	var errs []error
+	for i, in := range plan.Inputs {
+		check := func(local, name string) {
+			if err := checkConfig(plan, i, in, local, name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if !in.Dir {
+			if targets[in.Dest] && in.TrustStore == nil {
+				check(in.Local, in.Source)
+			}
+			continue
+		}
+		for _, f := range in.Files {
+			if f.Type == "file" && targets[path.Join(in.Dest, f.Rel)] {
+				check(filepath.Join(in.Local, filepath.FromSlash(f.Rel)), in.Source+"/"+f.Rel)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkConfig(plan *Plan, i int, in Input, local, name string) error {
+	verr := func(expected, found string, err error) error {
+		return &inputs.VerifyError{Profile: plan.Profile.Name, Field: fmt.Sprintf("inputs[%d]", i), Source: name,
+			What: inputs.WhatConfig, Expected: expected, Found: found, Err: err}
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		return fmt.Errorf("profile %q, inputs[%d] (%s): reading the staged deployment.toml: %w", plan.Profile.Name, i, name, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return fmt.Errorf("profile %q, inputs[%d] (%s): reading the staged deployment.toml: %w", plan.Profile.Name, i, name, err)
+	}
+	if len(data) > maxConfigSize {
+		return verr(fmt.Sprintf("a deployment.toml of at most %d MiB", maxConfigSize>>20), "a bigger file", nil)
+	}
+	if err := tomlcheck.Check(name, data); err != nil {
+		return verr("TOML that parses (the product reads it only when it starts)", err.Error(), err)
+	}
+	return nil
+}
+
 // rebuildID identifies what an image is made of: the base digest, the profile (without
 // its release, which only names a rebuild) and every input's digest, destination and
-// mode. Two plans with the same ID build the same image; `watch` compares it with the
+// mode; for an extracted archive also the archive's digest, for a trust store its
+// format, options, where its password comes from and its certificates' digests and
+// aliases. Two plans with the same ID build the same image; `watch` compares it with the
 // label of what the target holds, so "nothing changed" is decided exactly.
 func rebuildID(plan *Plan) string {
 	prof := *plan.Profile
@@ -384,6 +634,18 @@ func rebuildID(plan *Plan) string {
 	fmt.Fprintf(h, "base %s\nprofile %s\nplatforms %s\n", plan.Base.Digest, prof.Digest(), strings.Join(plan.Platforms, ","))
 	for _, in := range plan.Inputs {
 		fmt.Fprintf(h, "input %s %s %s %v\n", in.Digest, in.Dest, in.ModeString, in.Dir)
+		// Lines for the newer kinds only where they occur, so that the ID of a plan
+		// without them is what it always was.
+		if in.Archive != "" {
+			fmt.Fprintf(h, "extracted from %s\n", in.Archive)
+		}
+		if ts := in.TrustStore; ts != nil {
+			// Where the password comes from, never its value.
+			fmt.Fprintf(h, "truststore %s password %s allowExpired %v allowNonCA %v\n", ts.Format, ts.Password, ts.AllowExpired, ts.AllowNonCA)
+			for _, c := range ts.Certificates {
+				fmt.Fprintf(h, "certificate %s alias %q\n", c.Digest, c.Alias)
+			}
+		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

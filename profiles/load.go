@@ -197,6 +197,12 @@ func (p *Profile) resolvePaths() {
 		if st, err := os.Stat(p.Inputs[i].Path); err == nil && p.Inputs[i].Path != "" {
 			p.Inputs[i].isDir = st.IsDir()
 		}
+		if ts := p.Inputs[i].TrustStore; ts != nil {
+			for j := range ts.Certificates {
+				c := &ts.Certificates[j]
+				c.Path, c.Signature, c.Root = abs(c.Path), abs(c.Signature), p.Dir
+			}
+		}
 	}
 	p.GPG.Keyring = abs(p.GPG.Keyring)
 	p.Scan.Ignore = abs(p.Scan.Ignore)

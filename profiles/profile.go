@@ -167,17 +167,40 @@ type User struct {
 	GID int `yaml:"gid" json:"gid"`
 }
 
-// Input is one file or directory the image adds.
+// Input is one thing the image adds: a file from a url, a local file or directory
+// (path), or a trust store made from certificates (truststore). Exactly one of the three.
 type Input struct {
-	// URL of a remote file (https only); needs a sha256 or sha512.
+	// URL of a remote file (https only); needs a sha256 or sha512. It may not carry
+	// credentials (user info, or a query parameter such as token or X-Amz-Signature):
+	// see Auth.
 	URL string `yaml:"url" json:"url,omitempty"`
 	// Path of a local file or directory, relative to the profile's folder.
-	Path      string `yaml:"path" json:"path,omitempty"`
-	SHA256    string `yaml:"sha256" json:"sha256,omitempty"`
-	SHA512    string `yaml:"sha512" json:"sha512,omitempty"`
+	Path   string `yaml:"path" json:"path,omitempty"`
+	SHA256 string `yaml:"sha256" json:"sha256,omitempty"`
+	SHA512 string `yaml:"sha512" json:"sha512,omitempty"`
+	// Signature is the https URL, or the path relative to the profile, of a detached GPG
+	// signature of the file, checked against gpg.keyring and gpg.fingerprints.
 	Signature string `yaml:"signature" json:"signature,omitempty"`
+	// Auth says where the credentials for URL come from (an environment variable, never
+	// the profile). Without it, a netrc entry for the URL's host is used, if any.
+	Auth *Auth `yaml:"auth" json:"auth,omitempty"`
+	// MaxSize bounds the input's bytes: the download (a declared Content-Length above it
+	// fails before anything is read) or the local file, and with extract the unpacked
+	// files too. Bytes as a number, or with a unit: "500MiB", "3GiB", "100MB". Default
+	// 2 GiB (--max-input-size).
+	MaxSize ByteSize `yaml:"maxSize" json:"maxSize,omitempty"`
+	// Extract unpacks the file (zip, jar, car, tar or tar.gz, recognised by its first
+	// bytes) after its checksum and signature are verified, and adds its files to dest
+	// like a directory's: dest names a directory, modes come from the archive, and
+	// entries that leave dest, links out of it, devices and zip bombs are refused.
+	Extract bool `yaml:"extract" json:"extract,omitempty"`
+	// TrustStore makes a Java trust store (JKS or PKCS#12) from certificates and adds
+	// it as one file; see TrustStore.
+	TrustStore *TrustStore `yaml:"truststore" json:"truststore,omitempty"`
 	// Dest is where it goes, relative to the product home (or absolute inside it); a
-	// trailing slash means "into this directory, under the source's own name".
+	// trailing slash means "into this directory, under the source's own name". A
+	// directory, or a file with extract, fills dest. Optional for a trust store: default
+	// repository/resources/security/client-truststore.jks (.p12 for PKCS12).
 	Dest string `yaml:"dest" json:"dest"`
 	// Mode is the octal permission of a file input ("0640"); default 0644, or 0755 for a
 	// local file that is executable.

@@ -260,22 +260,18 @@ func (v *validator) user() {
 
 // DestPath is where input i lands in the image: an absolute path when the product home
 // is known, else a clean path relative to it. A file whose dest ends in "/" keeps its own
-// name inside that directory; a directory's contents go into dest.
-func (p *Profile) DestPath(i int) string {
-	in := p.Inputs[i]
-	dest := in.Dest
-	if !in.isDir && (strings.HasSuffix(dest, "/") || dest == ".") {
-		dest = path.Join(dest, in.SourceName())
-	}
-	if !path.IsAbs(dest) && p.Home != "" {
-		dest = path.Join(p.Home, dest)
-	}
-	return path.Clean(dest)
-}
+// name inside that directory; a directory's contents (or an extracted archive's) go into
+// dest. A trust store whose format is the product's default is placed by the build
+// (TrustStoreDest), which knows the format's file name.
+func (p *Profile) DestPath(i int) string { return p.destPath(i, p.Inputs[i].SourceName()) }
 
-// SourceName is the input's own file name: the last element of its URL path or local path.
+// SourceName is the input's own file name: the last element of its URL path or local
+// path, or a trust store's file name when its format is set ("" while it is not).
 func (in Input) SourceName() string {
-	if in.URL != "" {
+	switch {
+	case in.TrustStore != nil:
+		return trustStoreName(in.TrustStore.Format)
+	case in.URL != "":
 		if u, err := url.Parse(in.URL); err == nil {
 			return path.Base(u.Path)
 		}
@@ -293,59 +289,86 @@ func (v *validator) inputs() {
 	needGPG := ""
 	for i, in := range p.Inputs {
 		f := fmt.Sprintf("inputs[%d]", i)
+		var kinds []string
+		for _, k := range []struct {
+			name string
+			set  bool
+		}{{"url", in.URL != ""}, {"path", in.Path != ""}, {"truststore", in.TrustStore != nil}} {
+			if k.set {
+				kinds = append(kinds, k.name)
+			}
+		}
 		switch {
-		case in.URL == "" && in.Path == "":
-			v.add(f, "needs a url or a path")
+		case len(kinds) == 0:
+			v.add(f, "needs a url, a path or a truststore")
 			continue
-		case in.URL != "" && in.Path != "":
-			v.add(f, "has both url and path: one input is one source")
+		case len(kinds) > 1:
+			v.add(f, "has %s: one input is one source", strings.Join(kinds, " and "))
 			continue
 		}
-		if in.URL != "" {
-			u, err := url.Parse(in.URL)
-			if err != nil || u.Host == "" || u.Scheme == "" {
-				v.add(f+".url", "%q is not a URL", in.URL)
+		if in.TrustStore != nil {
+			v.trustStore(f, in)
+			for _, c := range in.TrustStore.Certificates {
+				if c.Signature != "" {
+					needGPG = fmt.Sprintf("%s.truststore.certificates.signature", f)
+				}
 			}
+		}
+		if in.URL != "" {
+			v.remoteURL(f+".url", in.URL)
 			if in.SHA256 == "" && in.SHA512 == "" {
 				v.add(f+".sha256", "a url needs a sha256 (or sha512) checksum: wso2img never adds a download it cannot verify")
 			}
+		}
+		if in.TrustStore == nil {
+			v.auth(f+".auth", in.Auth, in.URL != "")
+		}
+		if in.MaxSize < 0 {
+			v.add(f+".maxSize", "%d is negative", in.MaxSize)
 		}
 		if in.isDir {
 			for _, c := range []struct {
 				field string
 				set   bool
-			}{{"sha256", in.SHA256 != ""}, {"sha512", in.SHA512 != ""}, {"signature", in.Signature != ""}, {"mode", in.Mode != ""}} {
+			}{{"sha256", in.SHA256 != ""}, {"sha512", in.SHA512 != ""}, {"signature", in.Signature != ""}, {"mode", in.Mode != ""}, {"extract", in.Extract}, {"maxSize", in.MaxSize != 0}} {
 				if c.set {
 					v.add(f+"."+c.field, "%s is a directory: a %s applies to one file (each file of a directory keeps its own mode and is hashed on its own)", in.Path, c.field)
 				}
 			}
 		}
+		if in.Extract && in.Mode != "" {
+			v.add(f+".mode", "an extracted archive keeps the modes of its entries: a mode applies to one file")
+		}
 		v.checksum(f+".sha256", in.SHA256, 64)
 		v.checksum(f+".sha512", in.SHA512, 128)
 		if in.Signature != "" {
+			v.signature(f+".signature", in.Signature)
 			needGPG = f + ".signature"
 		}
 		if in.Mode != "" {
 			v.mode(f+".mode", in.Mode)
 		}
-		if in.Dest == "" {
+		if in.Dest == "" && in.TrustStore == nil {
 			v.add(f+".dest", "required: where the input goes, relative to the product home (end with / for a directory)")
 			continue
 		}
-		if !v.dest(f+".dest", in.Dest) {
+		if in.Dest != "" && !v.dest(f+".dest", in.Dest) {
 			continue
 		}
-		if n := in.SourceName(); !in.isDir && (strings.HasSuffix(in.Dest, "/") || in.Dest == ".") && (n == "" || n == "/" || n == ".") {
+		if n := in.SourceName(); in.URL != "" && !in.dirLike() && (strings.HasSuffix(in.Dest, "/") || in.Dest == ".") && (n == "" || n == "/" || n == ".") {
 			v.add(f+".dest", "ends in '/' but the source has no file name to keep: name the file in dest")
 			continue
 		}
+		if in.TrustStore != nil && in.SourceName() == "" && (in.Dest == "" || strings.HasSuffix(in.Dest, "/")) {
+			continue // placed by the build, which checks it against the others
+		}
 		d := p.DestPath(i)
-		if j, dup := dests[d]; dup && !(in.isDir && p.Inputs[j].isDir) {
+		if j, dup := dests[d]; dup && !(in.dirLike() && p.Inputs[j].dirLike()) {
 			// Two directories may fill one folder; a file may not land where another input does.
 			v.add(f+".dest", "%s is also where inputs[%d] goes", d, j)
 			continue
 		}
-		if !in.isDir && (d == p.Home || d == ".") {
+		if !in.dirLike() && (d == p.Home || d == ".") {
 			v.add(f+".dest", "a file cannot replace the product home: end dest with '/' to put it inside")
 			continue
 		}

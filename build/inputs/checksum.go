@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"strings"
 	"sync/atomic"
 )
@@ -99,20 +98,6 @@ func (h *hasher) sums() sums {
 		s.sha512 = hex.EncodeToString(h.h512.Sum(nil))
 	}
 	return s
-}
-
-// hashFile streams the file at path through the hashers.
-func hashFile(ctx context.Context, path string, with512 bool) (sums, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return sums{}, 0, err
-	}
-	defer f.Close()
-	h := newHasher(with512)
-	if _, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, copyBuffer)); err != nil {
-		return sums{}, 0, err
-	}
-	return h.sums(), h.seen(), nil
 }
 
 // ctxReader stops a long read (hashing a big file) when ctx is done.

@@ -6,14 +6,18 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"time"
+
+	"github.com/wso2img/wso2img/internal/units"
 )
 
-// Timeouts for getting a response going. There is none on the body: a big download
+// Timeouts for getting a response going. The body is bounded by the stall timeout (no
+// byte for that long fails it) and the size cap, not by a total time: a big download
 // may take long, and the caller's context is what stops it.
 const (
 	dialTimeout           = 30 * time.Second
@@ -26,12 +30,14 @@ const (
 type httpClient struct {
 	c         *http.Client
 	userAgent string
+	stall     time.Duration
+	netrc     netrc
 }
 
 // newHTTPClient trusts the system roots, SSL_CERT_FILE and caFile. SSL_CERT_FILE is
 // read here rather than left to crypto/x509, which reads it once per process and
 // only where it replaces the system roots.
-func newHTTPClient(caFile, userAgent string) (*httpClient, error) {
+func newHTTPClient(caFile, userAgent string, stall time.Duration, nrc netrc) (*httpClient, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
@@ -62,10 +68,15 @@ func newHTTPClient(caFile, userAgent string) (*httpClient, error) {
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   4,
+		// The checksums a vendor publishes are of the file as served: never ask for a
+		// compressed transfer that Go would decode behind our back.
+		DisableCompression: true,
 	}
 	return &httpClient{
 		c:         &http.Client{Transport: tr, CheckRedirect: checkRedirect},
 		userAgent: userAgent,
+		stall:     stall,
+		netrc:     nrc,
 	}, nil
 }
 
@@ -74,12 +85,17 @@ type redirectError struct{ to string }
 
 func (e *redirectError) Error() string { return "refused a redirect to " + e.to }
 
+// checkRedirect refuses a redirect away from https, and drops the credentials of a
+// redirect to another host (or port): Go's client keeps them for a subdomain.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if req.URL.Scheme != "https" {
-		return &redirectError{to: req.URL.Redacted()}
+		return &redirectError{to: redact(req.URL.String())}
 	}
 	if len(via) >= maxRedirects {
 		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	if !sameHost(via[0].URL, req.URL) {
+		req.Header.Del("Authorization")
 	}
 	return nil
 }
@@ -104,32 +120,123 @@ func parseHTTPS(s Spec, raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// errStalled is the cause of a request cancelled by the stall timer.
+var errStalled = errors.New("stalled")
+
 // get sends a GET for u and returns the response if it is 200 OK. Errors name s;
-// an untrusted certificate or a redirect away from https is a *VerifyError.
+// an untrusted certificate or a redirect away from https is a *VerifyError. The
+// response's body fails with a *stallError when no byte arrives for the stall timeout;
+// closing it ends the request.
 func (c *httpClient) get(ctx context.Context, s Spec, u *url.URL) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	rctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(c.stall, func() { cancel(errStalled) })
+	fail := func(err error) (*http.Response, error) {
+		timer.Stop()
+		cancel(nil)
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: making the request: %w", where(s.Profile, s.Field, s.source()), err)
+		return fail(fmt.Errorf("%s: making the request: %w", where(s.Profile, s.Field, s.source()), err))
 	}
 	req.Header.Set("User-Agent", c.userAgent)
-	resp, err := c.c.Do(req)
+	auth, from, err := c.credential(s, u)
 	if err != nil {
-		return nil, requestError(s, err)
+		return fail(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := c.c.Do(req)
+	if err == nil && errors.Is(context.Cause(rctx), errStalled) {
+		// A response that raced with the cancellation is not trusted either.
+		resp.Body.Close()
+		err = errStalled
+	}
+	if err != nil {
+		if errors.Is(context.Cause(rctx), errStalled) {
+			return fail(fmt.Errorf("%s: fetching: %w", where(s.Profile, s.Field, s.source()), &stallError{idle: c.stall, total: -1, before: true}))
+		}
+		return fail(requestError(s, err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s: fetching: HTTP %s", where(s.Profile, s.Field, s.source()), resp.Status)
+		hint := ""
+		switch {
+		case (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) && from != "":
+			hint = " (the credentials from " + from + " were refused)"
+		case resp.StatusCode == http.StatusUnauthorized:
+			hint = " (the server wants credentials: give the input auth: {env: VARIABLE}, or add the host to your netrc file)"
+		}
+		return fail(fmt.Errorf("%s: fetching: HTTP %s%s", where(s.Profile, s.Field, s.source()), resp.Status, hint))
 	}
 	// CheckRedirect already refused anything else; this keeps it true if that changes.
 	if resp.Request.URL.Scheme != "https" {
 		resp.Body.Close()
-		return nil, verifyErr(s, whatHTTPS, "https all the way", "a response from "+resp.Request.URL.Redacted())
+		return fail(verifyErr(s, whatHTTPS, "https all the way", "a response from "+redact(resp.Request.URL.String())))
 	}
+	timer.Reset(c.stall)
+	resp.Body = &watchedBody{rc: resp.Body, ctx: rctx, cancel: cancel, timer: timer, stall: c.stall, total: resp.ContentLength}
 	return resp, nil
+}
+
+// watchedBody is a response body under the stall timer: every byte that arrives
+// restarts it; when it fires, the request is cancelled and Read says how far it got.
+type watchedBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	stall  time.Duration
+	total  int64
+	seen   int64
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.seen += int64(n)
+		b.timer.Reset(b.stall)
+	}
+	// Once the timer has fired, even an end of the body is not trusted: the request
+	// was being cancelled, and a server may end a response it could not finish.
+	if err != nil && errors.Is(context.Cause(b.ctx), errStalled) {
+		err = &stallError{idle: b.stall, seen: b.seen, total: b.total}
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
+
+// stallError is a download that received nothing for the stall timeout.
+type stallError struct {
+	idle        time.Duration
+	seen, total int64 // total is -1 when the server declared no length
+	before      bool  // no response at all
+}
+
+func (e *stallError) Error() string {
+	if e.before {
+		return fmt.Sprintf("stalled before the response: no data for %s (connecting, TLS handshake or waiting for the headers)", e.idle)
+	}
+	of := ""
+	if e.total >= 0 {
+		of = " of " + units.Bytes(e.total)
+	}
+	return fmt.Sprintf("stalled after %s%s: no data for %s", units.Bytes(e.seen), of, e.idle)
 }
 
 func requestError(s Spec, err error) error {
 	var re *redirectError
+	var se *stallError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s: fetching: %w", where(s.Profile, s.Field, s.source()), se)
+	}
 	if errors.As(err, &re) {
 		return verifyErr(s, whatHTTPS, "redirects to https:// URLs only", "a redirect to "+re.to)
 	}

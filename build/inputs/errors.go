@@ -12,6 +12,16 @@ const (
 	whatGPG       = "gpg signature"
 	whatSymlink   = "symlink"
 	whatLocalFile = "local file"
+	whatSize      = "size"
+	// whatCredential is a URL that carries a credential.
+	whatCredential = "credentials in the URL"
+	// whatArchive prefixes build/archive's What: "archive path", "archive compression ratio".
+	whatArchive = "archive"
+	// WhatTrustStore is a certificate that may not go into a trust store.
+	WhatTrustStore = "trust store certificate"
+	// WhatConfig is a deployment.toml that does not parse (set by the build, which
+	// knows where a file lands).
+	WhatConfig = "deployment.toml"
 )
 
 // VerifyError is a failed verification of an input: the CLI maps it to exit code 3.
@@ -21,11 +31,14 @@ type VerifyError struct {
 	// Profile and Field name the input; Source is its URL or path.
 	Profile, Field, Source string
 	// What was checked: "sha256", "sha512", "checksum", "gpg signature", "https",
-	// "tls", "symlink", "local file".
+	// "tls", "symlink", "local file", "size", "credentials in the URL", "archive …"
+	// (with build/archive's What), "trust store certificate", "deployment.toml".
 	What     string
 	Expected string
 	Found    string
-	// Err is the underlying error, if any.
+	// Err is the underlying error, if any: a *archive.Error for a refused archive, a
+	// *truststore.CertError for a refused certificate, a *tomlcheck.Error for a
+	// deployment.toml that does not parse.
 	Err error
 }
 

@@ -9,3 +9,16 @@ func SetProgressEvery(d time.Duration) time.Duration {
 	progressEvery = d
 	return old
 }
+
+// ParseNetrc exposes the netrc parser to tests: machine, login and password of each
+// entry.
+func ParseNetrc(data string) [][3]string {
+	var out [][3]string
+	for _, e := range parseNetrc(data) {
+		out = append(out, [3]string{e.machine, e.login, e.password})
+	}
+	return out
+}
+
+// StagedTime is the time every staged file carries.
+var StagedTime = stagedTime

@@ -197,6 +197,10 @@ func (f *Fetcher) readSignature(ctx context.Context, s Spec) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The input's credentials go with it to its own host only.
+		if own, perr := url.Parse(s.URL); s.URL == "" || perr != nil || !sameHost(own, u) {
+			ss.Auth = nil
+		}
 		resp, err := f.client.get(ctx, ss, u)
 		if err != nil {
 			return nil, err

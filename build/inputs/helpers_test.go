@@ -2,6 +2,7 @@ package inputs_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
@@ -131,6 +132,27 @@ func newFetcher(t testing.TB, opts inputs.Options) *inputs.Fetcher {
 	return f
 }
 
+// newStage makes a stage of f that the test closes.
+func newStage(t testing.TB, f *inputs.Fetcher) *inputs.Stage {
+	t.Helper()
+	st, err := f.NewStage()
+	if err != nil {
+		t.Fatalf("NewStage: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return st
+}
+
+// fetch fetches s into a new stage of f.
+func fetch(t testing.TB, f *inputs.Fetcher, s inputs.Spec) (*inputs.Verified, error) {
+	t.Helper()
+	return newStage(t, f).Fetch(context.Background(), s)
+}
+
 func sha256hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
@@ -202,4 +224,67 @@ func loadKeyring(t testing.TB, keyring []byte, pinned ...string) *inputs.Keyring
 		t.Fatalf("LoadKeyring: %v", err)
 	}
 	return kr
+}
+
+// sameTree fails unless staged is a copy of src: the same bytes for a file; for a
+// directory the same entries, types, permission bits, contents and symlink targets.
+func sameTree(t testing.TB, src, staged string) {
+	t.Helper()
+	list := func(root string) map[string]string {
+		out := map[string]string{}
+		fi, err := os.Lstat(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.IsDir() {
+			b, err := os.ReadFile(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out["."] = "file " + string(b)
+			return out
+		}
+		err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || p == root {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			switch m := info.Mode(); {
+			case m.IsDir():
+				out[rel] = "dir " + m.Perm().String()
+			case m&fs.ModeSymlink != 0:
+				target, err := os.Readlink(p)
+				if err != nil {
+					return err
+				}
+				out[rel] = "symlink " + target
+			default:
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				out[rel] = "file " + m.Perm().String() + " " + string(b)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want, got := list(src), list(staged)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("staged %s = %q, want %q (as in %s)", k, got[k], v, src)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("staged %s is not in %s", k, src)
+		}
+	}
 }

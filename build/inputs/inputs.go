@@ -1,8 +1,14 @@
 // Package inputs fetches and verifies the files a profile adds to an image. It owns
-// fetching (HTTPS only), checksum verification, the content-addressed download cache,
-// GPG detached-signature verification and the resolution of local files and
-// directories. Everything fails closed: an input is returned only once every check
-// declared for it has passed.
+// fetching (HTTPS only, with stall, size and Content-Length checks, and credentials from
+// the environment or netrc), checksum verification, the content-addressed download
+// cache, GPG detached-signature verification, the resolution of local files and
+// directories, the extraction of verified archives and the writing of trust stores.
+// Everything fails closed: an input is returned only once every check declared for it
+// has passed.
+//
+// What is verified is what is built: a Stage copies the bytes while it hashes them
+// into a private directory, and the build reads only those copies, never the profile's
+// folder or the cache, which could change in between.
 //
 // It must not know about profiles' YAML, BuildKit or registries: callers hand it
 // resolved Specs and get back Verified inputs that the build reads.
@@ -10,15 +16,13 @@ package inputs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
-
-	"golang.org/x/sync/errgroup"
+	"time"
 )
 
 // Spec is one input as a profile declares it, already resolved by the caller.
@@ -44,13 +48,32 @@ type Spec struct {
 	Signature string
 	// Keyring holds the trusted keys; required when Signature is set.
 	Keyring *Keyring
+	// Auth says where the credentials of URL come from; nil uses the netrc entry of
+	// URL's host, if there is one. They are sent to that host only (and to a signature
+	// URL on the same host), over https only.
+	Auth *Auth
+	// MaxSize bounds the input's bytes (the download or the local file, and the files
+	// an extracted archive holds); 0 means Options.MaxSize.
+	MaxSize int64
+	// Extract unpacks the verified file (zip, tar or tar.gz) with build/archive: the
+	// input becomes a directory of what it holds.
+	Extract bool
+}
+
+// Auth names the environment variable that holds an input's credentials.
+type Auth struct {
+	// Env is the variable: a token, sent as "Authorization: Bearer <token>", or with
+	// Basic "user:password", sent as HTTP basic authentication.
+	Env   string
+	Basic bool
 }
 
 // Verified is an input that passed every check declared for it.
 type Verified struct {
 	Spec Spec
-	// Local is what the build reads: the cache blob for a URL, the symlink-resolved
-	// local file or directory.
+	// Local is what the build reads: the verified copy in the Stage (files/<sha256> for
+	// a file, trees/<digest> for a directory or an extracted archive); "" when the input
+	// was only verified (Fetcher.Fetch).
 	Local string
 	// Dir says whether Local is a directory.
 	Dir bool
@@ -66,6 +89,9 @@ type Verified struct {
 	// Signer is the uppercase hex fingerprint of the pinned primary key whose key or
 	// subkey made the signature, or "" when the input has no signature.
 	Signer string
+	// Archive is "sha256:<hex>" of the archive an extracted input came from (Digest is
+	// then the digest of the tree it holds), or "".
+	Archive string
 }
 
 // File is one entry of a verified input.
@@ -85,10 +111,16 @@ type File struct {
 	Target string
 }
 
+// Defaults for Options.
+const (
+	DefaultMaxSize      = 2 << 30 // 2 GiB
+	DefaultStallTimeout = 60 * time.Second
+)
+
 // Options configure a Fetcher. The zero value is usable.
 type Options struct {
-	// CacheDir holds downloaded blobs; default os.UserCacheDir()/wso2img (which
-	// honours XDG_CACHE_HOME).
+	// CacheDir holds downloaded blobs and the staging directories; default
+	// os.UserCacheDir()/wso2img (which honours XDG_CACHE_HOME).
 	CacheDir string
 	// CAFile is an extra PEM CA bundle trusted for HTTPS, on top of the system roots
 	// and SSL_CERT_FILE.
@@ -99,12 +131,23 @@ type Options struct {
 	Log io.Writer
 	// Concurrency bounds how many inputs FetchAll works on at once; default 4.
 	Concurrency int
+	// MaxSize bounds each input that sets no size of its own (Spec.MaxSize); default
+	// DefaultMaxSize.
+	MaxSize int64
+	// StallTimeout fails a download that receives no byte for this long, from the
+	// request on (connecting, TLS, headers, body); default DefaultStallTimeout.
+	StallTimeout time.Duration
+	// Netrc is the netrc file whose machine entries give credentials by host; "" means
+	// $NETRC, else ~/.netrc when it exists. A file named here or by $NETRC must exist.
+	Netrc string
 }
 
 // Fetcher fetches and verifies inputs. It is safe for concurrent use.
 type Fetcher struct {
 	client      *httpClient
+	cacheDir    string
 	blobs       string
+	maxSize     int64
 	log         io.Writer
 	logMu       sync.Mutex
 	concurrency int
@@ -128,64 +171,68 @@ func New(opts Options) (*Fetcher, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
-	c, err := newHTTPClient(opts.CAFile, opts.UserAgent)
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = DefaultStallTimeout
+	}
+	netrc, err := loadNetrc(opts.Netrc)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newHTTPClient(opts.CAFile, opts.UserAgent, opts.StallTimeout, netrc)
 	if err != nil {
 		return nil, err
 	}
 	return &Fetcher{
 		client:      c,
+		cacheDir:    opts.CacheDir,
 		blobs:       filepath.Join(opts.CacheDir, "blobs"),
+		maxSize:     opts.MaxSize,
 		log:         opts.Log,
 		concurrency: opts.Concurrency,
 	}, nil
 }
 
-// Fetch fetches (or resolves) one input and verifies it. A failed check is a
-// *VerifyError; other failures (network, I/O, a malformed Spec) are plain errors.
-// Every error names the profile, the field and the source.
+// Fetch verifies one input and keeps nothing: the Verified it returns has no Local.
+// A build reads verified copies, which a Stage keeps (see Stage.Fetch); errors are as
+// Stage.Fetch gives them.
 func (f *Fetcher) Fetch(ctx context.Context, s Spec) (*Verified, error) {
-	switch {
-	case s.URL != "" && s.Path != "":
-		return nil, fmt.Errorf("profile %q, %s: both a URL (%s) and a path (%s) are set; an input has one of them", s.Profile, s.Field, s.URL, s.Path)
-	case s.URL == "" && s.Path == "":
-		return nil, fmt.Errorf("profile %q, %s: neither a URL nor a path is set", s.Profile, s.Field)
-	}
-	if s.Signature != "" && s.Keyring == nil {
-		return nil, fmt.Errorf("%s: a signature (%s) needs a keyring with pinned fingerprints, and none is set", where(s.Profile, s.Field, s.source()), s.Signature)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", where(s.Profile, s.Field, s.source()), err)
-	}
-	if s.URL != "" {
-		return f.fetchURL(ctx, s)
-	}
-	return f.fetchLocal(ctx, s)
-}
-
-// FetchAll fetches and verifies every spec, a few at a time, and reports all failures
-// at once (joined, in spec order) so that a user can fix every bad input in one go.
-// The results are in spec order; on any failure there are none.
-func (f *Fetcher) FetchAll(ctx context.Context, specs []Spec) ([]*Verified, error) {
-	out := make([]*Verified, len(specs))
-	errs := make([]error, len(specs))
-	var g errgroup.Group
-	g.SetLimit(f.concurrency)
-	for i, s := range specs {
-		g.Go(func() error {
-			out[i], errs[i] = f.Fetch(ctx, s)
-			return nil // keep going: every failure is reported
-		})
-	}
-	_ = g.Wait()
-	if err := errors.Join(errs...); err != nil {
+	vs, err := f.FetchAll(ctx, []Spec{s})
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return vs[0], nil
 }
 
+// FetchAll verifies every spec, keeping nothing, as Stage.FetchAll does.
+func (f *Fetcher) FetchAll(ctx context.Context, specs []Spec) ([]*Verified, error) {
+	st, err := f.NewStage()
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	vs, err := st.FetchAll(ctx, specs)
+	for _, v := range vs {
+		v.Local = ""
+	}
+	return vs, err
+}
+
+// maxSizeOf is the most bytes s may have.
+func (f *Fetcher) maxSizeOf(s Spec) int64 {
+	if s.MaxSize > 0 {
+		return s.MaxSize
+	}
+	return f.maxSize
+}
+
+// source names the input in messages: its URL (without anything that could be a
+// credential) or its path.
 func (s Spec) source() string {
 	if s.URL != "" {
-		return s.URL
+		return redact(s.URL)
 	}
 	return s.Path
 }

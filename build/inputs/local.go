@@ -6,18 +6,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/wso2img/wso2img/internal/units"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/wso2img/wso2img/internal/units"
 )
 
 // fetchLocal resolves a local file or directory, keeps it (and every symlink in it)
-// inside the profile's folder, and hashes it.
-func (f *Fetcher) fetchLocal(ctx context.Context, s Spec) (*Verified, error) {
+// inside the profile's folder, and copies it into the stage while it hashes it. Files
+// are opened through an os.Root on the profile's folder, so that a path changed into a
+// symlink after the checks still cannot reach outside it.
+func (st *Stage) fetchLocal(ctx context.Context, s Spec) (*Verified, error) {
 	fail := func(doing string, err error) error {
 		return fmt.Errorf("%s: %s: %w", where(s.Profile, s.Field, s.Path), doing, err)
 	}
@@ -45,7 +49,21 @@ func (f *Fetcher) fetchLocal(ctx context.Context, s Spec) (*Verified, error) {
 	if !within(root, resolved) {
 		return nil, verifyErr(s, whatSymlink, "a target inside the profile folder "+root, "a symlink that resolves to "+resolved)
 	}
-	fi, err := os.Stat(resolved)
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fail("opening the profile folder", err)
+	}
+	defer r.Close()
+	rel, err := filepath.Rel(root, resolved)
+	if err != nil {
+		return nil, fail("resolving it", err)
+	}
+	file, err := r.OpenFile(rel, readFlags, 0)
+	if err != nil {
+		return nil, fail("opening it", err)
+	}
+	defer file.Close()
+	fi, err := file.Stat()
 	if err != nil {
 		return nil, fail("reading it", err)
 	}
@@ -54,29 +72,56 @@ func (f *Fetcher) fetchLocal(ctx context.Context, s Spec) (*Verified, error) {
 		if s.SHA256 != "" || s.SHA512 != "" || s.Signature != "" {
 			return nil, fmt.Errorf("%s: a directory cannot have a checksum or a signature; declare its files one by one to check them", where(s.Profile, s.Field, s.Path))
 		}
-		return f.localDir(ctx, s, root, resolved)
+		return st.localDir(ctx, s, r, root, rel)
 	case fi.Mode().IsRegular():
-		return f.localFile(ctx, s, resolved, fi)
+		return st.localFile(ctx, s, file, fi)
 	default:
 		return nil, verifyErr(s, whatLocalFile, "a regular file or directory", kind(fi.Mode())+" at "+resolved)
 	}
 }
 
-func (f *Fetcher) localFile(ctx context.Context, s Spec, file string, fi fs.FileInfo) (*Verified, error) {
+// localFile copies the open file into the stage while hashing it, checks it, and checks
+// its signature against the copy.
+func (st *Stage) localFile(ctx context.Context, s Spec, file *os.File, fi fs.FileInfo) (*Verified, error) {
+	fail := func(doing string, err error) error {
+		return fmt.Errorf("%s: %s: %w", where(s.Profile, s.Field, s.Path), doing, err)
+	}
 	want, err := parseSums(s)
 	if err != nil {
 		return nil, err
 	}
-	got, size, err := hashFile(ctx, file, want.sha512 != "")
+	max := st.f.maxSizeOf(s)
+	if fi.Size() > max {
+		return nil, sizeErr(s, max, units.Bytes(fi.Size()))
+	}
+	tmp, err := st.newTemp()
 	if err != nil {
-		return nil, fmt.Errorf("%s: hashing: %w", where(s.Profile, s.Field, s.Path), err)
+		return nil, fail("staging", err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name()) // gone already once kept
+	}()
+	got, size, err := copyHashed(ctx, tmp, io.LimitReader(file, max+1), want.sha512 != "")
+	if err != nil {
+		return nil, fail("hashing", err)
+	}
+	if size > max {
+		return nil, sizeErr(s, max, "more than "+units.Bytes(max)+" (it grew while it was read)")
 	}
 	if err := want.check(s, got); err != nil {
 		return nil, err
 	}
+	if err := tmp.Close(); err != nil {
+		return nil, fail("staging", err)
+	}
+	local, err := st.keepFile(tmp.Name(), got.sha256)
+	if err != nil {
+		return nil, fail("staging", err)
+	}
 	v := &Verified{
 		Spec:   s,
-		Local:  file,
+		Local:  local,
 		Digest: "sha256:" + got.sha256,
 		Size:   size,
 		Files:  []File{{Rel: filepath.Base(s.Path), Type: "file", Mode: fileMode(fi.Mode()), Size: size, SHA256: got.sha256}},
@@ -86,32 +131,51 @@ func (f *Fetcher) localFile(ctx context.Context, s Spec, file string, fi fs.File
 		msg += ", " + want.verified()
 	}
 	if s.Signature != "" {
-		if v.Signer, err = f.verifySignature(ctx, s, file); err != nil {
+		if v.Signer, err = st.f.verifySignature(ctx, s, local); err != nil {
 			return nil, err
 		}
 		msg += ", gpg signature by " + v.Signer + " verified"
 	}
-	f.logf("%s", msg)
+	st.f.logf("%s", msg)
 	return v, nil
 }
 
-func (f *Fetcher) localDir(ctx context.Context, s Spec, root, dir string) (*Verified, error) {
-	v := &Verified{Spec: s, Local: dir, Dir: true}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+// localDir copies the directory at rel (below r, the profile's folder at host path
+// root) into the stage entry by entry, hashing every file as it is copied, so that
+// the listing and digest describe exactly the staged tree.
+func (st *Stage) localDir(ctx context.Context, s Spec, r *os.Root, root, rel string) (*Verified, error) {
+	tree, err := st.newTree()
+	if err != nil {
+		return nil, fmt.Errorf("%s: staging: %w", where(s.Profile, s.Field, s.Path), err)
+	}
+	kept := false
+	defer func() {
+		if !kept {
+			removeAll(tree)
+		}
+	}()
+	out, err := os.OpenRoot(tree)
+	if err != nil {
+		return nil, fmt.Errorf("%s: staging: %w", where(s.Profile, s.Field, s.Path), err)
+	}
+	defer out.Close()
+	v := &Verified{Spec: s, Dir: true}
+	top := filepath.ToSlash(rel)
+	var dirs []File // made writable while they fill, given their modes at the end
+	err = fs.WalkDir(r.FS(), top, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if p == dir {
+		if p == top {
 			return nil
 		}
-		r, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
+		rel := strings.TrimPrefix(p, top+"/")
+		if top == "." {
+			rel = p
 		}
-		rel := filepath.ToSlash(r)
 		info, err := d.Info()
 		if err != nil {
 			return err
@@ -120,21 +184,26 @@ func (f *Fetcher) localDir(ctx context.Context, s Spec, root, dir string) (*Veri
 		switch m := info.Mode(); {
 		case m.IsDir():
 			e.Type = "dir"
-		case m.IsRegular():
-			got, size, err := hashFile(ctx, p, false)
-			if err != nil {
-				return fmt.Errorf("hashing %s: %w", rel, err)
-			}
-			e.Type, e.Size, e.SHA256 = "file", size, got.sha256
-			v.Size += size
-		case m&fs.ModeSymlink != 0:
-			if e.Target, err = os.Readlink(p); err != nil {
+			if err := out.Mkdir(rel, 0o700); err != nil {
 				return err
 			}
-			if err := symlinkInside(s, root, p, rel, e.Target); err != nil {
+			dirs = append(dirs, e)
+		case m.IsRegular():
+			if err := st.copyEntry(ctx, r, p, out, &e); err != nil {
+				return fmt.Errorf("copying %s: %w", rel, err)
+			}
+			v.Size += e.Size
+		case m&fs.ModeSymlink != 0:
+			if e.Target, err = r.Readlink(p); err != nil {
+				return err
+			}
+			if err := symlinkInside(s, root, filepath.Join(root, filepath.FromSlash(p)), rel, e.Target); err != nil {
 				return err
 			}
 			e.Type = "symlink"
+			if err := out.Symlink(e.Target, rel); err != nil {
+				return err
+			}
 		default:
 			return verifyErr(s, whatLocalFile, "only regular files, directories and symlinks", kind(m)+" at "+rel)
 		}
@@ -148,9 +217,51 @@ func (f *Fetcher) localDir(ctx context.Context, s Spec, root, dir string) (*Veri
 		}
 		return nil, fmt.Errorf("%s: reading the directory: %w", where(s.Profile, s.Field, s.Path), err)
 	}
+	// Deepest first, so that a read-only directory is closed only once it is full.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := out.Chmod(dirs[i].Rel, dirs[i].Mode.Perm()); err != nil {
+			return nil, fmt.Errorf("%s: staging: %w", where(s.Profile, s.Field, s.Path), err)
+		}
+	}
 	v.Digest = treeDigest(v.Files)
-	f.logf("local %s (%d entries, %s)", s.Path, len(v.Files), units.Bytes(v.Size))
+	if v.Local, err = st.keepTree(tree, v.Digest); err != nil {
+		return nil, fmt.Errorf("%s: staging: %w", where(s.Profile, s.Field, s.Path), err)
+	}
+	kept = true
+	st.f.logf("local %s (%d entries, %s)", s.Path, len(v.Files), units.Bytes(v.Size))
 	return v, nil
+}
+
+// copyEntry copies the regular file at p (below r) to e.Rel below out while hashing
+// it, and fills e from what was read: the file as opened, not as listed.
+func (st *Stage) copyEntry(ctx context.Context, r *os.Root, p string, out *os.Root, e *File) error {
+	in, err := r.OpenFile(p, readFlags, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("it changed into %s while it was read", kind(fi.Mode()))
+	}
+	w, err := out.OpenFile(e.Rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	got, size, err := copyHashed(ctx, w, in, false)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	e.Type, e.Mode, e.Size, e.SHA256 = "file", fileMode(fi.Mode()), size, got.sha256
+	// The staged copy keeps the permission bits; setuid, setgid and sticky stay in the
+	// listing (and the digest) only: the layer clears them anyway.
+	return out.Chmod(e.Rel, fi.Mode().Perm())
 }
 
 // symlinkInside refuses a symlink at p (rel in the input) whose target resolves

@@ -88,7 +88,7 @@ func TestFetchLocal(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		spec  inputs.Spec
-		local string // want success with this Local
+		local string // want success: Local is a staged copy of this
 		files []inputs.File
 		what  string   // want a VerifyError about this
 		plain bool     // want a plain error
@@ -139,7 +139,8 @@ func TestFetchLocal(t *testing.T) {
 				s.Root = root
 			}
 			f := newFetcher(t, inputs.Options{})
-			v, err := f.Fetch(context.Background(), s)
+			st := newStage(t, f)
+			v, err := st.Fetch(context.Background(), s)
 			switch {
 			case tc.what != "":
 				wantVerifyError(t, err, tc.what, append(tc.has, `profile "wso2is", inputs[5] (`+s.Path+")")...)
@@ -155,9 +156,10 @@ func TestFetchLocal(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
-			if v.Local != tc.local {
-				t.Errorf("Local = %s, want %s", v.Local, tc.local)
+			if !strings.HasPrefix(v.Local, st.Dir()+string(filepath.Separator)) {
+				t.Errorf("Local = %s, want a copy in the stage %s", v.Local, st.Dir())
 			}
+			sameTree(t, tc.local, v.Local)
 			if tc.files != nil && !reflect.DeepEqual(v.Files, tc.files) {
 				t.Errorf("Files =\n%+v\nwant\n%+v", v.Files, tc.files)
 			}

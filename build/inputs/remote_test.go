@@ -84,15 +84,19 @@ func TestFetchChecksums(t *testing.T) {
 			cache := t.TempDir()
 			var log syncBuffer
 			f := newFetcher(t, inputs.Options{CacheDir: cache, CAFile: srv.CAFile, Log: &log})
+			st := newStage(t, f)
 			url := srv.URL + "/lib/app.jar"
-			v, err := f.Fetch(context.Background(), inputs.Spec{Profile: "p", Field: "inputs[0]", URL: url, SHA256: tc.sha256, SHA512: tc.sha512})
+			v, err := st.Fetch(context.Background(), inputs.Spec{Profile: "p", Field: "inputs[0]", URL: url, SHA256: tc.sha256, SHA512: tc.sha512})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := filepath.Join(cache, "blobs", filepath.FromSlash(tc.blob)); v.Local != want {
-				t.Errorf("Local = %s, want %s", v.Local, want)
+			if want := filepath.Join(st.Dir(), "files", sha256hex(jar)); v.Local != want {
+				t.Errorf("Local = %s, want the staged copy %s", v.Local, want)
 			}
 			if got, err := os.ReadFile(v.Local); err != nil || !bytes.Equal(got, jar) {
+				t.Errorf("staged copy = %q, %v; want the served bytes", got, err)
+			}
+			if got, err := os.ReadFile(filepath.Join(cache, "blobs", filepath.FromSlash(tc.blob))); err != nil || !bytes.Equal(got, jar) {
 				t.Errorf("cached blob = %q, %v; want the served bytes", got, err)
 			}
 			want := inputs.File{Rel: "app.jar", Type: "file", Mode: 0o644, Size: int64(len(jar)), SHA256: sha256hex(jar)}
@@ -152,8 +156,9 @@ func TestFetchCache(t *testing.T) {
 	f := newFetcher(t, inputs.Options{CacheDir: cache, CAFile: srv.CAFile, Log: &log})
 	s := inputs.Spec{Profile: "p", Field: "inputs[0]", URL: srv.URL + "/app.jar", SHA256: sha256hex(jar)}
 	ctx := context.Background()
+	blob := filepath.Join(cache, "blobs", "sha256", sha256hex(jar))
 
-	v, err := f.Fetch(ctx, s)
+	v, err := fetch(t, f, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,14 +167,14 @@ func TestFetchCache(t *testing.T) {
 	}
 
 	t.Run("intact copy is used without a request", func(t *testing.T) {
-		again, err := f.Fetch(ctx, s)
+		again, err := fetch(t, f, s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n := srv.requests.Load(); n != 1 {
 			t.Errorf("second fetch made a request: %d in all, want 1", n)
 		}
-		if again.Local != v.Local || again.Digest != v.Digest {
+		if again.Digest != v.Digest || again.Size != v.Size {
 			t.Errorf("second fetch = %+v, want the first %+v", again, v)
 		}
 		if !strings.Contains(log.String(), "cached "+s.URL) {
@@ -178,18 +183,21 @@ func TestFetchCache(t *testing.T) {
 	})
 
 	t.Run("tampered copy is detected and replaced", func(t *testing.T) {
-		if err := os.WriteFile(v.Local, []byte("evil"), 0o644); err != nil {
+		if err := os.WriteFile(blob, []byte("evil"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		again, err := f.Fetch(ctx, s)
+		again, err := fetch(t, f, s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n := srv.requests.Load(); n != 2 {
 			t.Errorf("fetch after tampering: %d requests in all, want 2", n)
 		}
-		if got, _ := os.ReadFile(again.Local); !bytes.Equal(got, jar) {
+		if got, _ := os.ReadFile(blob); !bytes.Equal(got, jar) {
 			t.Errorf("cached blob = %q after re-fetch, want the served bytes", got)
+		}
+		if got, _ := os.ReadFile(again.Local); !bytes.Equal(got, jar) {
+			t.Errorf("staged copy = %q after re-fetch, want the served bytes", got)
 		}
 		if want := "no longer matches its sha256 (found " + sha256hex([]byte("evil")) + ")"; !strings.Contains(log.String(), want) {
 			t.Errorf("log = %q, want it to say %q", log.String(), want)
@@ -197,7 +205,7 @@ func TestFetchCache(t *testing.T) {
 	})
 
 	t.Run("tampered copy is not used when the server has changed too", func(t *testing.T) {
-		if err := os.WriteFile(v.Local, []byte("evil"), 0o644); err != nil {
+		if err := os.WriteFile(blob, []byte("evil"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		srv.set("/app.jar", []byte("evil"))
