@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -109,6 +110,12 @@ func (p *Publisher) stages() []Stage {
 // failure is reported, joined, and one profile's failure does not stop the others.
 func (p *Publisher) Run(ctx context.Context, profs []*profiles.Profile) ([]*Result, error) {
 	plans, errs := p.opts.Planner.PlanAll(ctx, profs)
+	// Every plan's staged inputs go when the run ends, whatever happened to it.
+	defer func(all []*build.Plan) {
+		for _, plan := range all {
+			plan.Close()
+		}
+	}(slices.Clone(plans))
 	results := make([]*Result, len(profs))
 	if p.opts.Select != nil {
 		for i, plan := range plans {

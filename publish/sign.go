@@ -108,6 +108,10 @@ func Subject(plan *build.Plan, started, finished time.Time) *sign.Subject {
 	s.BuilderID, s.InvocationID = ciRun()
 	for _, in := range plan.Inputs {
 		si := sign.SubjectInput{Source: in.Source, Digest: in.Digest, Dir: in.Dir, Dest: in.Dest, Signer: in.Signer}
+		if in.Archive != "" {
+			// What was downloaded and verified is the archive; the SBOM lists its files.
+			si.Digest = in.Archive
+		}
 		if in.Verified != nil {
 			for _, f := range in.Verified.Files {
 				if f.Type != "file" {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,13 +43,32 @@ func (o *registryOptions) options() (registry.Options, error) {
 
 // inputOptions say how inputs are fetched.
 type inputOptions struct {
-	CAFile   string
-	CacheDir string
+	CAFile       string
+	CacheDir     string
+	MaxSize      string
+	StallTimeout time.Duration
+	Netrc        string
 }
 
 func (o *inputOptions) AddFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.CAFile, "ca-file", "", "extra PEM CA bundle trusted for HTTPS inputs (corporate mirrors); SSL_CERT_FILE is honoured too")
 	cmd.Flags().StringVar(&o.CacheDir, "cache-dir", "", "download cache (default $XDG_CACHE_HOME/wso2img)")
+	cmd.Flags().StringVar(&o.MaxSize, "max-input-size", "2GiB", "largest `SIZE` of an input (a download, a local file, an archive's files) whose profile entry sets no maxSize")
+	cmd.Flags().DurationVar(&o.StallTimeout, "stall-timeout", inputs.DefaultStallTimeout, "fail a download that receives no byte for this `DURATION` (connecting, TLS, headers or body), and a registry connection on which nothing moves for it")
+	cmd.Flags().StringVar(&o.Netrc, "netrc", "", "netrc `FILE` whose machine entries give credentials for input downloads by host (default $NETRC, else ~/.netrc when it exists)")
+}
+
+// options turns the flags into inputs.Options.
+func (o *inputOptions) options(log io.Writer) (inputs.Options, error) {
+	if o.MaxSize == "" {
+		o.MaxSize = "2GiB"
+	}
+	size, err := profiles.ParseByteSize(o.MaxSize)
+	if err != nil || size <= 0 {
+		return inputs.Options{}, usageError{fmt.Errorf("--max-input-size %q: expected a size such as 500MiB or 2GiB", o.MaxSize)}
+	}
+	return inputs.Options{CAFile: o.CAFile, CacheDir: o.CacheDir, UserAgent: version.UserAgent(), Log: log,
+		MaxSize: int64(size), StallTimeout: o.StallTimeout, Netrc: o.Netrc}, nil
 }
 
 // targetOptions say where images go.
@@ -66,9 +87,14 @@ func buildOptions(r *registryOptions, in *inputOptions, t *targetOptions, w io.W
 	if err != nil {
 		return build.Options{}, err
 	}
+	inOpts, err := in.options(log)
+	if err != nil {
+		return build.Options{}, err
+	}
+	ro.StallTimeout = in.StallTimeout
 	return build.Options{
 		Registry:       ro,
-		Inputs:         inputs.Options{CAFile: in.CAFile, CacheDir: in.CacheDir, UserAgent: version.UserAgent(), Log: log},
+		Inputs:         inOpts,
 		RegistryPrefix: t.Registry,
 		Log:            log,
 		CheckBase:      checkBase(ro),
@@ -121,6 +147,13 @@ func (p prefixed) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// closePlans removes the plans' staged inputs.
+func closePlans(plans []*build.Plan) {
+	for _, p := range plans {
+		p.Close()
+	}
 }
 
 // eachProfile loads the profiles named on the command line and runs do on each with one

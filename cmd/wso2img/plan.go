@@ -40,6 +40,7 @@ pushes nothing.`,
 			plans, err := eachProfile(cmd.Context(), args, opts, func(ctx context.Context, p *build.Planner, prof *profiles.Profile) (*build.Plan, error) {
 				return p.Plan(ctx, prof)
 			})
+			defer closePlans(plans)
 			return firstErr(err, emit(cmd.OutOrStdout(), asJSON, planViews(plans), printPlans))
 		},
 	}

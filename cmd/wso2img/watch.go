@@ -49,6 +49,7 @@ checked (an input fails verification: 3).`,
 				if err != nil {
 					return nil, err
 				}
+				defer plan.Close()
 				return watch.Check(ctx, opts.Registry, plan)
 			})
 			return firstErr(err, watchToActions(statuses), emit(cmd.OutOrStdout(), asJSON, statuses, printStatuses))
