@@ -2,9 +2,13 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -90,13 +94,20 @@ func dial(ctx context.Context, b Builder) (*client.Client, error) {
 	return c, nil
 }
 
-// healthCheck asks the daemon for its workers: it answers, and can build.
-func healthCheck(c *client.Client, timeout time.Duration) func(context.Context) error {
+// healthCheck asks the daemon for its workers: it answers, and can build. When a TLS
+// builder does not answer, a handshake of its own says whether TLS is why: gRPC often
+// reports only the broken pipe that follows a refused client certificate.
+func healthCheck(c *client.Client, b Builder, timeout time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		ws, err := c.ListWorkers(ctx)
 		if err != nil {
+			if b.CA != "" || b.Cert != "" {
+				if herr := handshake(ctx, b); herr != nil {
+					return &TLSError{Err: herr, Check: err}
+				}
+			}
 			return err
 		}
 		if len(ws) == 0 {
@@ -104,4 +115,69 @@ func healthCheck(c *client.Client, timeout time.Duration) func(context.Context) 
 		}
 		return nil
 	}
+}
+
+// TLSError is a builder whose TLS handshake failed: it refused the client certificate,
+// or its own certificate is not trusted, or it does not speak TLS.
+type TLSError struct {
+	// Err is what the handshake said.
+	Err error
+	// Check is what the health check said.
+	Check error
+}
+
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("TLS handshake failed (check the CA, client certificate and key given for this builder): %v (health check: %v)", e.Err, e.Check)
+}
+
+func (e *TLSError) Unwrap() []error { return []error{e.Err, e.Check} }
+
+// handshake makes one TLS connection to a tcp:// builder as its client would, and waits
+// briefly for the daemon's verdict on the client certificate: with TLS 1.3 the client's
+// handshake completes before the server has checked it, and a refusal arrives as an
+// alert on the first read. A daemon that accepts waits for the client to speak first,
+// so the read times out and the handshake is good.
+func handshake(ctx context.Context, b Builder) error {
+	u, _ := url.Parse(b.Addr)
+	cfg := &tls.Config{ServerName: u.Hostname(), NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}
+	if b.CA != "" {
+		pem, err := os.ReadFile(b.CA)
+		if err != nil {
+			return err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s holds no PEM certificate", b.CA)
+		}
+	}
+	if b.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(b.Cert, b.Key)
+		if err != nil {
+			return err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: cfg}
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		var rec tls.RecordHeaderError
+		var cv *tls.CertificateVerificationError
+		var alert tls.AlertError
+		if errors.As(err, &rec) || errors.As(err, &cv) || errors.As(err, &alert) || isTLS(err) {
+			return err
+		}
+		return nil // not a TLS failure: the health check's error says it
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	var alert tls.AlertError
+	if errors.As(err, &alert) || isTLS(err) {
+		return err
+	}
+	return nil
 }

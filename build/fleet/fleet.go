@@ -129,7 +129,7 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 		}
 		members = append(members, &member{
 			name: b.Addr, b: d, limit: limit,
-			check: healthCheck(c, opts.HealthTimeout),
+			check: healthCheck(c, b, opts.HealthTimeout),
 			done:  func() error { d.Wait(); return c.Close() },
 		})
 	}
@@ -378,7 +378,8 @@ func (f *Fleet) checkAll(ctx context.Context) {
 			if err != nil && ctx.Err() != nil {
 				return // the run is over, not the builder
 			}
-			if err != nil {
+			var te *TLSError
+			if err != nil && !errors.As(err, &te) {
 				err = fmt.Errorf("health check: %w", err)
 			}
 			f.setHealth(m, err)
@@ -413,10 +414,15 @@ func shortKey(key string) string {
 	return digest + " " + platforms
 }
 
-// transportReason says briefly what a transport error means.
+// transportReason says what a transport error means: a failed TLS handshake said as
+// such, anything else as it is.
 func transportReason(err error) string {
+	var te *TLSError
+	if errors.As(err, &te) {
+		return te.Error()
+	}
 	if isTLS(err) {
-		return "TLS handshake failed: " + err.Error()
+		return "TLS handshake failed (check the CA, client certificate and key given for this builder): " + err.Error()
 	}
 	return err.Error()
 }
@@ -432,16 +438,13 @@ type Failure struct {
 }
 
 func (e Failure) String() string {
-	verb := "skipped, unhealthy"
+	verb := "unhealthy"
 	if e.Lost {
 		verb = "lost while building"
 	}
 	reason := "no answer"
 	if e.Err != nil {
-		reason = e.Err.Error()
-		if isTLS(e.Err) {
-			reason = "TLS handshake failed (check the ca, cert and key given for it): " + reason
-		}
+		reason = transportReason(e.Err)
 	}
 	return fmt.Sprintf("%s: %s: %s", e.Builder, verb, reason)
 }
@@ -457,10 +460,11 @@ type UnavailableError struct {
 
 func (e *UnavailableError) Error() string {
 	var b strings.Builder
-	if e.Profile != "" {
-		fmt.Fprintf(&b, "profile %q: ", e.Profile)
+	if e.Profile == "" {
+		b.WriteString("no BuildKit builder answers:")
+	} else {
+		fmt.Fprintf(&b, "profile %q: no BuildKit builder could build it (each was lost or is unhealthy; nothing was pushed):", e.Profile)
 	}
-	fmt.Fprintf(&b, "no BuildKit builder could build (%d tried):", len(e.Failures))
 	for _, f := range e.Failures {
 		b.WriteString("\n    " + f.String())
 	}

@@ -276,10 +276,10 @@ func TestFleetEveryBuilderLost(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`profile "p": no BuildKit builder could build (3 tried):`,
+		`profile "p": no BuildKit builder could build it (each was lost or is unhealthy; nothing was pushed):`,
 		a.name + ": lost while building: profile \"p\": building on BuildKit at " + a.name + ": session: receiving\nEOF",
 		b.name + ": lost while building: ",
-		c.name + ": skipped, unhealthy: TLS handshake failed (check the ca, cert and key given for it): health check: rpc error",
+		c.name + ": unhealthy: TLS handshake failed (check the CA, client certificate and key given for this builder): health check: rpc error",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
@@ -297,8 +297,8 @@ func TestFleetNoBuilderAnswers(t *testing.T) {
 		members = append(members, &member{name: name, b: &fake{name: name}, check: func(context.Context) error { return down[name] }})
 	}
 	_, err := newFleet(context.Background(), members, nil, time.Hour)
-	if err == nil || !strings.Contains(err.Error(), "unix:///one: skipped, unhealthy: health check: connection refused") ||
-		!strings.Contains(err.Error(), "unix:///two: skipped, unhealthy: health check: no such file") {
+	if err == nil || !strings.HasPrefix(err.Error(), "no BuildKit builder answers:\n") || !strings.Contains(err.Error(), "unix:///one: unhealthy: health check: connection refused") ||
+		!strings.Contains(err.Error(), "unix:///two: unhealthy: health check: no such file") {
 		t.Errorf("error %v, want each builder and why", err)
 	}
 }
