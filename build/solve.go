@@ -151,8 +151,10 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 	opt := client.SolveOpt{
 		Exports:      []client.ExportEntry{ex.entry},
 		CacheExports: cacheExports,
-		CacheImports: cacheImports,
-		LocalMounts:  mounts,
+		// Cache imports go on the build function's own solve requests (buildResult):
+		// for a gateway build, SolveOpt.CacheImports only become frontend attributes
+		// for a frontend to read.
+		LocalMounts: mounts,
 		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 			AuthConfigProvider: authprovider.LoadAuthConfig(dockerConfig),
 		})},
@@ -169,7 +171,7 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 		}
 	}()
 	resp, err := s.c.Build(ctx, opt, "wso2img", func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		return buildResult(ctx, c, plan, layer)
+		return buildResult(ctx, c, plan, layer, cacheImports)
 	}, ch)
 	if ex.close != nil {
 		if cerr := ex.close(); err == nil && cerr != nil {
@@ -244,7 +246,11 @@ func cacheEntries(opts Options, plan *Plan) (exports, imports []client.CacheOpti
 
 // buildResult solves each platform's image and attaches its config (and the base's,
 // which tells the exporter which history entries are the base's own, to keep their times).
-func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer) (*gateway.Result, error) {
+func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer, cacheImports []client.CacheOptionsEntry) (*gateway.Result, error) {
+	var imports []gateway.CacheOptionsEntry
+	for _, im := range cacheImports {
+		imports = append(imports, gateway.CacheOptionsEntry{Type: im.Type, Attrs: im.Attrs})
+	}
 	res := gateway.NewResult()
 	multi := len(plan.Platforms) > 1
 	var exp exptypes.Platforms
@@ -254,7 +260,7 @@ func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer)
 		if err != nil {
 			return nil, fmt.Errorf("marshalling the build for %s: %w", pl, err)
 		}
-		r, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB()})
+		r, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: imports})
 		if err != nil {
 			return nil, err
 		}
