@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/spf13/viper"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wso2img/wso2img/build"
@@ -523,5 +526,125 @@ func TestFleetRegistryCache(t *testing.T) {
 	}
 	if second[0].Digest != first[0].Digest {
 		t.Errorf("digest %s from the imported cache, %s without", second[0].Digest, first[0].Digest)
+	}
+}
+
+// TestFleetBuildersSetting: builders come from --buildkit-host, WSO2IMG_BUILDERS (or
+// --builders) and, structured, from the config file; mistakes are usage errors named
+// before anything is built, and builders that do not answer are each named.
+func TestFleetBuildersSetting(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(prof, []byte("extends: wso2is-5.8.0-alpine\nupdate: {wum: 1565855673150}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, []byte("not used before the check\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+		code int
+		want []string
+	}{
+		{"unknown key", "[{host: unix:///x.sock, paralel: 2}]", nil, 2, []string{"builders: expected a list of {host, ca, cert, key, parallel}", "paralel"}},
+		{"no host", "[{parallel: 2}]", nil, 2, []string{"builders[0]: no host"}},
+		{"bad scheme", "[{host: ssh://builder}]", nil, 2, []string{`builder "ssh://builder": expected an address unix:///PATH`}},
+		{"tls on unix", "", []string{"--buildkit-host", "unix:///x.sock", "--buildkit-ca", ca}, 2, []string{"--buildkit-ca, --buildkit-cert and --buildkit-key apply to the tcp:// builders"}},
+		{"missing ca", fmt.Sprintf("[{host: 'tcp://127.0.0.1:1', ca: %s}]", filepath.Join(dir, "nope.pem")), nil, 2, []string{`builder "tcp://127.0.0.1:1"`, "nope.pem"}},
+		{"twice", "[{host: 'unix:///x.sock'}]", []string{"--buildkit-host", "unix:///x.sock"}, 2, []string{`builder "unix:///x.sock" is named twice`}},
+		{"cache ref with a tag", "", []string{"--buildkit-host", "unix:///x.sock", "--cache-to", "127.0.0.1:5000/cache:latest"}, 2, []string{"--cache-to: cache repository \"127.0.0.1:5000/cache:latest\""}},
+		{"none answers", "[{host: 'tcp://127.0.0.1:1', parallel: 3}]", []string{"--buildkit-host", "unix://" + filepath.Join(dir, "gone.sock")}, 1, []string{
+			"no BuildKit builder answers:",
+			"\n    unix://" + filepath.Join(dir, "gone.sock") + ": unhealthy: health check: ",
+			"\n    tcp://127.0.0.1:1: unhealthy: health check: ",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("WSO2IMG_BUILDERS", tc.env)
+			args := append([]string{"build", "--progress", "quiet"}, tc.args...)
+			r := runCLI(t, append(args, prof)...)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d:\n%s", r.code, tc.code, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+		})
+	}
+
+	t.Run("config file", func(t *testing.T) {
+		// What viper hands over for builders: in wso2img.yaml.
+		v := viper.New()
+		v.SetConfigType("yaml")
+		if err := v.ReadConfig(strings.NewReader("builders:\n  - host: tcp://buildkitd-0.buildkitd:1234\n    ca: /etc/wso2img/ca.pem\n    cert: /etc/wso2img/cert.pem\n    key: /etc/wso2img/key.pem\n    parallel: 3\n  - {host: 'kube-pod://buildkitd-1?namespace=ci'}\n")); err != nil {
+			t.Fatal(err)
+		}
+		var b buildersValue
+		if err := b.SetConfigValue(v.Get("builders")); err != nil {
+			t.Fatal(err)
+		}
+		want := []fleet.Builder{
+			{Addr: "tcp://buildkitd-0.buildkitd:1234", CA: "/etc/wso2img/ca.pem", Cert: "/etc/wso2img/cert.pem", Key: "/etc/wso2img/key.pem", Parallel: 3},
+			{Addr: "kube-pod://buildkitd-1?namespace=ci"},
+		}
+		if !slices.Equal(b.list, want) {
+			t.Errorf("builders = %+v, want %+v", b.list, want)
+		}
+	})
+}
+
+// TestFleetScale measures twelve profiles (three bases, four profiles each, 1 MiB added
+// each) built by one daemon and by three, each on fresh daemons with empty caches, for
+// the README. It is a measurement, not a check: it runs only with
+// WSO2IMG_FLEET_SCALE=N (N rounds), and logs wall times.
+//
+//	WSO2IMG_FLEET_SCALE=2 go test -run TestFleetScale -v ./cmd/wso2img/
+func TestFleetScale(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("WSO2IMG_FLEET_SCALE"))
+	if rounds <= 0 {
+		t.Skip("a measurement: set WSO2IMG_FLEET_SCALE=N to run N rounds")
+	}
+	reg := needRegistry(t)
+	w := newWorld(t, reg)
+	var bases []*fleetBase
+	for i := range 3 {
+		wum := 1565855673150 + int64(i)*1000
+		bases = append(bases, &fleetBase{wum: wum, digest: w.pushUpdate(wum)})
+	}
+	files := w.fleetProfiles(bases, 4, 1<<20)
+	times := map[int][]time.Duration{}
+	for round := range rounds {
+		for _, n := range []int{1, 3} {
+			bks := startDaemons(t, reg, n)
+			args := append(append(hostFlags(addrs(bks)), "--progress", "quiet", "--registry", fmt.Sprintf("%s/scale-%d-%d", w.prefix, round, n)), w.flags()...)
+			start := time.Now()
+			r, res := runFleet(t, &lineWatcher{}, append(args, files...)...)
+			took := time.Since(start)
+			if r.code != 0 || len(res) != len(files) {
+				t.Fatalf("%d daemon(s): exit %d:\n%s", n, r.code, r.stderr)
+			}
+			per := map[string]int{}
+			for _, x := range res {
+				per[x.Builder]++
+			}
+			var counts []int
+			for _, c := range per {
+				counts = append(counts, c)
+			}
+			slices.Sort(counts)
+			t.Logf("round %d: %d profiles on %d daemon(s): %v (profiles per daemon: %v)", round+1, len(files), n, took.Round(10*time.Millisecond), counts)
+			times[n] = append(times[n], took)
+			for _, bk := range bks {
+				bk.Close()
+			}
+		}
+	}
+	for _, n := range []int{1, 3} {
+		t.Logf("%d daemon(s): %v", n, times[n])
 	}
 }
