@@ -87,10 +87,7 @@ func ListTags(ctx context.Context, reg registry.Options, repo string) ([]tags.Ta
 	if err != nil {
 		return nil, err
 	}
-	names, err := remote.List(r, reg.Remote(ctx)...)
-	if registry.IsNotFound(err) {
-		return nil, nil
-	}
+	names, err := reg.ListTags(ctx, r)
 	if err != nil {
 		return nil, err
 	}

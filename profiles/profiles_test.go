@@ -2,11 +2,13 @@ package profiles_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/tags"
@@ -516,5 +518,80 @@ func TestSplitTag(t *testing.T) {
 	}
 	if got := p.InMirror("docker.wso2.com/wso2is@sha256:abc"); got != "registry.acme.com/mirror/wso2is@sha256:abc" {
 		t.Errorf("InMirror by digest = %q", got)
+	}
+}
+
+// TestAliasBudget: aliases cannot make a small file expand into unbounded work or an
+// unbounded list of problems: a 1000-key mapping aliased 1000 times is a million values
+// (and, unknown keys each, a million problems) from a file of a few kilobytes.
+func TestAliasBudget(t *testing.T) {
+	for name, key := range map[string]string{
+		"values":   "dest", // a known field, written over and over
+		"problems": "bogus",
+	} {
+		t.Run(name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString("product: wso2is\nversion: 5.8.0\nx: &in {")
+			for i := 0; i < 1000; i++ {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "%s%d: v", key, i)
+			}
+			b.WriteString("}\ninputs: [")
+			for i := 0; i < 1000; i++ {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				b.WriteString("*in")
+			}
+			b.WriteString("]\n")
+			start := time.Now()
+			_, err := profiles.Parse(filepath.Join(t.TempDir(), "laughs.yaml"), []byte(b.String()))
+			var perr *profiles.Error
+			if !errors.As(err, &perr) {
+				t.Fatalf("error %v, want a profile error", err)
+			}
+			if len(perr.Problems) > 60 {
+				t.Errorf("%d problems reported: the list is not bounded", len(perr.Problems))
+			}
+			if !strings.Contains(err.Error(), "more than") {
+				t.Errorf("the error does not say a bound was reached:\n%.2000s", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("parsing took %s", d)
+			}
+		})
+	}
+}
+
+// TestSecretNames: secret-looking variables are found in any spelling, and secrets
+// passed as -D properties or --flags in a value; references to secrets are not.
+func TestSecretNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"DB_PASSWORD": true, "DBPASSWORD": true, "dbPassword": true, "MYSQL_PWD": true, "DB_PASS": true,
+		"ApiKey": true, "AWS_SECRET_ACCESS_KEY": true, "GITHUB_TOKEN": true, "keystore.password": true,
+		"PWD": false, "KEYSTORE_PASSWORD_FILE": false, "TOKEN_ENDPOINT_URL": false, "JAVA_OPTS": false,
+		"PASSPORT_MODE": false, "WSO2_SERVER_HOME": false, "KEYSTORE_TYPE": false,
+	} {
+		if got := profiles.LooksSecret(name); got != want {
+			t.Errorf("LooksSecret(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for value, want := range map[string]string{
+		"-Xmx2g -Djavax.net.ssl.trustStorePassword=wso2carbon": "-Djavax.net.ssl.trustStorePassword=…",
+		`-Ddb.password="s3 cret" -Xmx1g`:                       "-Ddb.password=…",
+		"--api-key=abc":                                        "--api-key=…",
+		"-Djavax.net.ssl.trustStorePassword=$TS_PASSWORD":      "",
+		"-Djavax.net.ssl.trustStore=/x/client-truststore.jks":  "",
+		"-Xmx2g": "",
+	} {
+		if got := profiles.SecretInValue(value); got != want {
+			t.Errorf("SecretInValue(%q) = %q, want %q", value, got, want)
+		}
+	}
+	_, err := profiles.Parse(filepath.Join(t.TempDir(), "p.yaml"), []byte("product: wso2is\nversion: 5.8.0\nupdate: {wum: 1565855673150}\nbase: {image: docker.wso2.com/wso2is}\nuser: {uid: 802, gid: 802}\nenv:\n  JAVA_OPTS: -Djavax.net.ssl.trustStorePassword=wso2carbon\n  dbPassword: x\n"))
+	if err == nil || !strings.Contains(err.Error(), "env.JAVA_OPTS: holds -Djavax.net.ssl.trustStorePassword=…") || !strings.Contains(err.Error(), "env.dbPassword: looks like a secret") || strings.Contains(err.Error(), "=wso2carbon") {
+		t.Errorf("error %v", err)
 	}
 }

@@ -50,6 +50,9 @@ type Options struct {
 	Output build.Output
 	// Signer signs and attests; nil publishes unsigned images (sign and attest are off).
 	Signer *sign.Signer
+	// BaseCache, when set (--base-cache), replaces every profile's baseCache: where a
+	// base from another registry is kept in the target registry, or Off.
+	BaseCache *profiles.BaseCache
 	// Select, when set (build --if-changed), decides after planning whether each
 	// profile is built, and under which release.
 	Select func(ctx context.Context, plan *build.Plan) (build.Selection, error)
@@ -92,6 +95,7 @@ func (p *Publisher) stages() []Stage {
 		return []Stage{exportStage{p}}
 	}
 	return []Stage{
+		baseStage{p},   // a base from another registry is copied into the target's, to be mounted
 		pushStage{p},   // push by digest; or find the identical image under its unique tag
 		signStage{p},   // cosign signature over the digest
 		attestStage{p}, // SLSA provenance and SPDX SBOM, signed the same way

@@ -40,8 +40,10 @@ import (
 type env struct {
 	t    *testing.T
 	host string
-	reg  registry.Options
-	dir  string
+	// target is the registry profiles push to; default host.
+	target string
+	reg    registry.Options
+	dir    string
 	// hook, when set, runs after the registry served each request.
 	mu   sync.Mutex
 	hook func(r *http.Request)
@@ -135,7 +137,7 @@ base: {image: %s/wso2is}
 target: {repository: %s/acme/wso2is}
 user: {uid: 802, gid: 802}
 labels: {variant: %q}
-`, name, wum, release, e.host, e.host, label)
+`, name, wum, release, e.host, cmpOr(e.target, e.host), label)
 	p, err := profiles.Parse(filepath.Join(e.dir, name+".yaml"), []byte(yaml))
 	if err != nil {
 		e.t.Fatal(err)
@@ -241,6 +243,13 @@ func (e *env) run(b *fakeBuilder, key string, profs ...*profiles.Profile) ([]*pu
 	return p.Run(context.Background(), profs)
 }
 
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 func stage(r *publish.Result, name string) publish.Record {
 	for _, s := range r.Stages {
 		if s.Stage == name {
@@ -286,7 +295,7 @@ func TestStagesInOrder(t *testing.T) {
 	for _, s := range r.Stages {
 		order = append(order, s.Stage+"="+string(s.Status))
 	}
-	if got := strings.Join(order, " "); got != "push=done sign=done attest=done tag=done" {
+	if got := strings.Join(order, " "); got != "base=off push=done sign=done attest=done tag=done" {
 		t.Errorf("stages %s", got)
 	}
 	if !r.Pushed || !r.Signed || r.LayersAdded != 1 || r.BytesAdded <= 0 || !slices.Equal(r.Tags, []string{"5.8.0.1565855673150", "5.8.0"}) {

@@ -7,6 +7,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/wso2img/wso2img/internal/registry"
+	"github.com/wso2img/wso2img/internal/units"
 )
 
 // pushStage has BuildKit push the image by digest — no tag — unless the registry
@@ -44,6 +45,14 @@ func (s pushStage) Run(ctx context.Context, img *Image) (Record, error) {
 		img.Digest = built
 		rec = Record{Status: Kept, Detail: fmt.Sprintf("%s:%s names this very image already: nothing pushed", plan.Repository, unique)}
 	} else {
+		pulled, note, err := s.p.basePull(ctx, plan, repo)
+		if err != nil {
+			return Record{}, fmt.Errorf("profile %q: comparing the base's layers with %s: %w", plan.Profile.Name, plan.Repository, err)
+		}
+		img.BaseBytesPulled = pulled
+		if note != "" {
+			rec.Notes = append(rec.Notes, note)
+		}
 		pushed, err := s.p.opts.Builder.Push(ctx, plan)
 		if err != nil {
 			return Record{}, err
@@ -52,6 +61,9 @@ func (s pushStage) Run(ctx context.Context, img *Image) (Record, error) {
 		rec.Detail = "pushed by digest to " + plan.Repository
 		if pushed.Builder != "" {
 			rec.Detail += " (built on " + pushed.Builder + ")"
+		}
+		if pulled > 0 {
+			rec.Detail += fmt.Sprintf("; %s of the base's layers pulled and pushed again", units.Bytes(pulled))
 		}
 	}
 	d := repo.Digest(img.Digest)

@@ -63,6 +63,9 @@ type Image struct {
 	// LayersAdded and BytesAdded measure what the image adds to its base.
 	LayersAdded int
 	BytesAdded  int64
+	// BaseBytesCopied is what the base stage copied into the target registry;
+	// BaseBytesPulled what BuildKit had to pull of the base to push the image.
+	BaseBytesCopied, BaseBytesPulled int64
 	// Tags are the tags that name the image once the tag stage ran.
 	Tags []string
 	// Output is the local OCI layout or archive written, for local output.
@@ -88,6 +91,7 @@ func (img *Image) result() *Result {
 		Profile: plan.Profile.Name, Image: plan.Repository, Digest: img.Digest, Tags: img.Tags,
 		Platforms: plan.Platforms, Reasons: plan.Reasons, Output: img.Output, Builder: img.Builder,
 		LayersAdded: img.LayersAdded, BytesAdded: img.BytesAdded, Stages: img.Records,
+		BaseBytesCopied: img.BaseBytesCopied, BaseBytesPulled: img.BaseBytesPulled,
 	}
 	if r.Tags == nil {
 		r.Tags = []string{}
@@ -123,6 +127,12 @@ type Result struct {
 	LayersAdded int `json:"layersAdded"`
 	// BytesAdded is the compressed size of the added layers, summed over platforms.
 	BytesAdded int64 `json:"bytesAdded"`
+	// BaseBytesCopied is what was copied of the base into the target registry (its
+	// blobs the target lacked); BaseBytesPulled what BuildKit pulled of the base to push
+	// the image (its layers the target repository lacked and could not mount). With the
+	// base in the target registry both are 0 once the base is there.
+	BaseBytesCopied int64 `json:"baseBytesCopied"`
+	BaseBytesPulled int64 `json:"baseBytesPulled"`
 	// Pushed is false when the registry already held this very image under its unique
 	// tag: nothing was pushed again.
 	Pushed    bool     `json:"pushed"`

@@ -123,11 +123,32 @@ func (v *Verifier) Verify(ctx context.Context, image string) (*Report, error) {
 		}
 		r.Checks = append(r.Checks, checks...)
 	}
+	r.ChecksOff = v.checksOff()
 	r.Passed = len(r.Failed()) == 0
 	if !r.Passed {
 		return r, &ViolationError{Image: image, Failed: r.Failed()}
 	}
 	return r, nil
+}
+
+// checksOff names the checks these options switch off, for the report: a verify that
+// passes with a check off must say so.
+func (v *Verifier) checksOff() []string {
+	var off []string
+	so := v.opts.Signature
+	switch {
+	case v.opts.SkipSignature:
+		off = append(off, "signature and attestations (--insecure-skip-signature)")
+	case len(v.opts.Policy.Attestations) == 0:
+		off = append(off, "attestations (--require-attestations=false, or a policy that requires none)")
+	}
+	if !v.opts.SkipSignature && so.IgnoreTlog {
+		off = append(off, "transparency log (--insecure-ignore-tlog)")
+	}
+	if !v.opts.SkipSignature && so.Keyless() && so.IgnoreSCT {
+		off = append(off, "certificate transparency (--insecure-ignore-sct)")
+	}
+	return off
 }
 
 // VerifyAll verifies every image, in order; the error joins every image's error.

@@ -13,6 +13,7 @@ import (
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/build/fleet"
 	"github.com/wso2img/wso2img/internal/units"
+	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/publish"
 	"github.com/wso2img/wso2img/watch"
 )
@@ -52,6 +53,7 @@ type buildFlags struct {
 	output    string
 	asJSON    bool
 	ifChanged bool
+	baseCache string
 }
 
 func addBuild(root *cobra.Command) {
@@ -84,6 +86,7 @@ same image again is a no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest bu
 	f.sig.AddFlags(cmd)
 	cmd.Flags().StringVar(&f.output, "output", "registry", "where the image goes: registry (push to the target), oci:DIR (OCI layout) or tar:FILE (OCI archive)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
+	cmd.Flags().StringVar(&f.baseCache, "base-cache", "", "where a base from another registry is kept in the target registry, so that its layers are mounted, not pulled and pushed again: a repository `PREFIX` in the target registry, true for the default <target registry>/"+publish.DefaultBaseCache+", or false for none (default: each profile's baseCache, else true)")
 	cmd.Flags().BoolVar(&f.ifChanged, "if-changed", false, "build only the profiles that wso2img watch finds due (new update, moved base, changed profile or inputs); running it again builds nothing")
 	root.AddCommand(cmd)
 }
@@ -117,6 +120,10 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 		}
 		f.sig.Sign = "false"
 	}
+	bc, err := parseBaseCache(f.baseCache)
+	if err != nil {
+		return usageError{err}
+	}
 	profs, err := loadProfiles(args)
 	if err != nil {
 		return err
@@ -136,7 +143,7 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 			return nil, err
 		}
 		defer done()
-		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: builder, Output: out, Signer: signer, Log: prefixed{stderr}}
+		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: builder, Output: out, Signer: signer, Log: prefixed{stderr}, BaseCache: bc}
 		if f.ifChanged {
 			po.Select = watch.Select(opts.Registry)
 		}
@@ -148,6 +155,22 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 	})
 	results = nonNil(results)
 	return firstErr(err, buildToActions(results), emit(cmd.OutOrStdout(), f.asJSON, results, printBuilds))
+}
+
+// parseBaseCache reads --base-cache: "" (the profiles decide), true, false or a prefix.
+func parseBaseCache(s string) (*profiles.BaseCache, error) {
+	switch s {
+	case "":
+		return nil, nil
+	case "true":
+		return &profiles.BaseCache{}, nil
+	case "false":
+		return &profiles.BaseCache{Off: true}, nil
+	}
+	if !strings.Contains(s, "/") || strings.ContainsAny(s, "@ ") {
+		return nil, fmt.Errorf("--base-cache %q: expected a repository prefix in the target registry (registry.acme.com/wso2img-bases), true or false", s)
+	}
+	return &profiles.BaseCache{Prefix: strings.TrimSuffix(s, "/")}, nil
 }
 
 // runBuilds draws BuildKit's progress on w while run builds.
@@ -192,6 +215,9 @@ func printBuilds(w io.Writer, done []*publish.Result) {
 			pushed = "written"
 		}
 		fmt.Fprintf(w, "  added\t%d layer(s), %s (%s)\n", r.LayersAdded, units.Bytes(r.BytesAdded), pushed)
+		if r.BaseBytesCopied > 0 || r.BaseBytesPulled > 0 {
+			fmt.Fprintf(w, "  base\t%s copied into the target registry, %s pulled and pushed again\n", units.Bytes(r.BaseBytesCopied), units.Bytes(r.BaseBytesPulled))
+		}
 		signed := "no"
 		if r.Signed {
 			signed = "yes"

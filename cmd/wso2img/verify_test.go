@@ -53,7 +53,8 @@ func TestVerifyCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("verify exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{repo + "/good:1  PASSED", good.DigestStr(), "PASS    signed by the expected key", "PASS    required attestations are signed", "ADVICE  has a HEALTHCHECK"} {
+	// The transparency log is off (--insecure-ignore-tlog): the verdict says so.
+	for _, want := range []string{repo + "/good:1  PASSED WITH CHECKS OFF", "WARNING   not checked: transparency log (--insecure-ignore-tlog)", good.DigestStr(), "PASS    signed by the expected key", "PASS    required attestations are signed", "ADVICE  has a HEALTHCHECK"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("report lacks %q:\n%s", want, r.stdout)
 		}
@@ -100,6 +101,16 @@ func TestVerifyCommand(t *testing.T) {
 	}
 	if r := runCLI(t, append(flags, "--key", pub, "--require-attestations=false", unsigned.String())...); r.code != exitPolicy {
 		t.Errorf("unsigned without attestations required: exit %d", r.code)
+	}
+	// An audit-only pass never reads as a plain PASSED.
+	r = runCLI(t, "verify", "--insecure-registry", reg.Host, "--insecure-skip-signature", "--json", unsigned.String())
+	if err := json.Unmarshal([]byte(r.stdout), &reports); err != nil || len(reports) != 1 || !reports[0].Passed ||
+		len(reports[0].ChecksOff) != 1 || !strings.Contains(reports[0].ChecksOff[0], "signature and attestations") {
+		t.Errorf("audit only --json: %v %+v", err, reports)
+	}
+	r = runCLI(t, "verify", "--insecure-registry", reg.Host, "--insecure-skip-signature", unsigned.String())
+	if r.code != 0 || !strings.Contains(r.stdout, "PASSED WITH CHECKS OFF") || !strings.Contains(r.stdout, "not checked: signature and attestations") {
+		t.Errorf("audit only: exit %d\n%s", r.code, r.stdout)
 	}
 }
 

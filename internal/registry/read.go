@@ -132,3 +132,16 @@ func Labels(desc *remote.Descriptor) (map[string]string, error) {
 	}
 	return cf.Config.Labels, nil
 }
+
+// BlobExists asks a repository whether it holds a blob (HEAD /v2/<repo>/blobs/<digest>).
+func (o Options) BlobExists(ctx context.Context, d name.Digest) (bool, error) {
+	l, err := remote.Layer(d, o.Remote(ctx)...)
+	if err != nil {
+		return false, err
+	}
+	e, ok := l.(interface{ Exists() (bool, error) })
+	if !ok {
+		return false, fmt.Errorf("go-containerregistry's remote layer cannot say whether %s exists", d)
+	}
+	return e.Exists()
+}
