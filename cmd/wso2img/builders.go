@@ -51,6 +51,9 @@ func (v *buildersValue) Set(s string) error {
 // SetConfigValue takes the setting as the config file holds it (a list of maps), for a
 // config loader that hands over structured values rather than strings.
 func (v *buildersValue) SetConfigValue(val any) error {
+	if s, ok := val.(string); ok { // WSO2IMG_BUILDERS
+		return v.Set(s)
+	}
 	var b bytes.Buffer
 	if err := yaml.NewEncoder(&b).Encode(val); err != nil {
 		return fmt.Errorf("builders: %w", err)

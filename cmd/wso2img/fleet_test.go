@@ -595,6 +595,10 @@ func TestFleetBuildersSetting(t *testing.T) {
 		if !slices.Equal(b.list, want) {
 			t.Errorf("builders = %+v, want %+v", b.list, want)
 		}
+		// The environment hands over a string.
+		if err := b.SetConfigValue("[{host: 'unix:///x.sock', parallel: 1}]"); err != nil || !slices.Equal(b.list, []fleet.Builder{{Addr: "unix:///x.sock", Parallel: 1}}) {
+			t.Errorf("from a string: %+v, %v", b.list, err)
+		}
 	})
 }
 
