@@ -42,7 +42,7 @@ var _ Interface = (*Daemon)(nil)
 // solve's progress is sent to status (which may be nil); call Wait before closing
 // status.
 func NewDaemon(opts Options, name string, c *client.Client, status chan<- *client.SolveStatus) *Daemon {
-	return &Daemon{opts: opts, name: name, s: &solver{c: c, status: status}}
+	return &Daemon{opts: opts, name: name, s: &solver{c: c, name: name, opts: opts, status: status}}
 }
 
 // Wait returns once every solve's progress has been sent to the status channel.

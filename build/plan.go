@@ -52,6 +52,13 @@ type Options struct {
 	// CheckBase, when set, runs once the base is resolved and before any input is used
 	// or anything built: the base's signature check (a failure stops the profile).
 	CheckBase func(ctx context.Context, plan *Plan) error
+	// CacheTo, when set, is a repository ("registry.acme.com/wso2img/cache") where every
+	// solve exports its build cache (BuildKit's registry cache, mode=max), tagged with the
+	// profile's name, so that another daemon (a replaced pod) can start warm.
+	CacheTo string
+	// CacheFrom, when set, is a repository of such caches that every solve imports from
+	// (the profile's tag; a missing one only means a cold build).
+	CacheFrom string
 }
 
 // Planner resolves bases and verifies inputs. One Planner serves many profiles, so they

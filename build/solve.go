@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -56,7 +57,10 @@ func ParseOutput(s string) (Output, error) {
 // solver runs builds on one BuildKit daemon, multiplexing every solve's progress into
 // one status channel so that one display can draw concurrent builds.
 type solver struct {
-	c        *client.Client
+	c *client.Client
+	// name is the daemon's address, for messages ("" for the default one).
+	name     string
+	opts     Options
 	status   chan<- *client.SolveStatus
 	forwards sync.WaitGroup
 }
@@ -139,9 +143,17 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 		}
 		mounts[name] = fs
 	}
+	cacheExports, cacheImports, err := cacheEntries(s.opts, plan)
+	if err != nil {
+		return "", fmt.Errorf("profile %q: %w", plan.Profile.Name, err)
+	}
 	dockerConfig := loadDockerConfig()
 	opt := client.SolveOpt{
-		Exports:     []client.ExportEntry{ex.entry},
+		Exports:      []client.ExportEntry{ex.entry},
+		CacheExports: cacheExports,
+		// Cache imports go on the build function's own solve requests (buildResult):
+		// for a gateway build, SolveOpt.CacheImports only become frontend attributes
+		// for a frontend to read.
 		LocalMounts: mounts,
 		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 			AuthConfigProvider: authprovider.LoadAuthConfig(dockerConfig),
@@ -159,7 +171,7 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 		}
 	}()
 	resp, err := s.c.Build(ctx, opt, "wso2img", func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
-		return buildResult(ctx, c, plan, layer)
+		return buildResult(ctx, c, plan, layer, cacheImports)
 	}, ch)
 	if ex.close != nil {
 		if cerr := ex.close(); err == nil && cerr != nil {
@@ -167,6 +179,9 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 		}
 	}
 	if err != nil {
+		if s.name != "" {
+			return "", fmt.Errorf("profile %q: building on BuildKit at %s: %w", plan.Profile.Name, s.name, err)
+		}
 		return "", fmt.Errorf("profile %q: building on BuildKit: %w", plan.Profile.Name, err)
 	}
 	digest := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
@@ -176,9 +191,66 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 	return digest, nil
 }
 
+// CacheRef is where the registry cache of a profile lives in repo (Options.CacheTo,
+// CacheFrom): the profile's name as the tag, so that the profiles of one run, built
+// side by side, never overwrite each other's cache.
+func CacheRef(repo, profile string) (string, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return "", fmt.Errorf("cache repository %q: expected a repository such as registry.acme.com/wso2img/cache (each profile's cache is tagged with its name): %w", repo, err)
+	}
+	tag := strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' {
+			return c
+		}
+		return '-'
+	}, profile)
+	tag = strings.TrimLeft(tag, ".-")
+	if tag == "" {
+		tag = "cache"
+	}
+	return r.Name() + ":" + tag[:min(len(tag), 128)], nil
+}
+
+// cacheEntries are BuildKit's registry cache exporter and importer for the plan, when
+// Options ask for them: every intermediate result exported (mode=max), as an OCI image
+// manifest, which more registries accept than a bare cache index.
+func cacheEntries(opts Options, plan *Plan) (exports, imports []client.CacheOptionsEntry, err error) {
+	entry := func(repo string, attrs map[string]string) (client.CacheOptionsEntry, error) {
+		ref, err := CacheRef(repo, plan.Profile.Name)
+		if err != nil {
+			return client.CacheOptionsEntry{}, err
+		}
+		attrs["ref"] = ref
+		if host, _, _ := strings.Cut(ref, "/"); opts.Registry.IsInsecure(host) {
+			attrs["registry.insecure"] = "true"
+		}
+		return client.CacheOptionsEntry{Type: "registry", Attrs: attrs}, nil
+	}
+	if opts.CacheTo != "" {
+		e, err := entry(opts.CacheTo, map[string]string{"mode": "max", "oci-mediatypes": "true", "image-manifest": "true"})
+		if err != nil {
+			return nil, nil, err
+		}
+		exports = append(exports, e)
+	}
+	if opts.CacheFrom != "" {
+		e, err := entry(opts.CacheFrom, map[string]string{})
+		if err != nil {
+			return nil, nil, err
+		}
+		imports = append(imports, e)
+	}
+	return exports, imports, nil
+}
+
 // buildResult solves each platform's image and attaches its config (and the base's,
 // which tells the exporter which history entries are the base's own, to keep their times).
-func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer) (*gateway.Result, error) {
+func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer, cacheImports []client.CacheOptionsEntry) (*gateway.Result, error) {
+	var imports []gateway.CacheOptionsEntry
+	for _, im := range cacheImports {
+		imports = append(imports, gateway.CacheOptionsEntry{Type: im.Type, Attrs: im.Attrs})
+	}
 	res := gateway.NewResult()
 	multi := len(plan.Platforms) > 1
 	var exp exptypes.Platforms
@@ -188,7 +260,7 @@ func buildResult(ctx context.Context, c gateway.Client, plan *Plan, layer Layer)
 		if err != nil {
 			return nil, fmt.Errorf("marshalling the build for %s: %w", pl, err)
 		}
-		r, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB()})
+		r, err := c.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), CacheImports: imports})
 		if err != nil {
 			return nil, err
 		}

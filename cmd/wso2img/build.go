@@ -11,22 +11,34 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wso2img/wso2img/build"
-	"github.com/wso2img/wso2img/build/buildkitd"
+	"github.com/wso2img/wso2img/build/fleet"
 	"github.com/wso2img/wso2img/internal/units"
 	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/publish"
 	"github.com/wso2img/wso2img/watch"
 )
 
-// buildkitOptions say which BuildKit daemon builds.
+// buildkitOptions say which BuildKit daemons build, and with which cache.
 type buildkitOptions struct {
-	Host     string
-	StateDir string
-	Progress string
+	Hosts         []string
+	CA, Cert, Key string
+	Parallel      int
+	Builders      buildersValue
+	CacheTo       string
+	CacheFrom     string
+	StateDir      string
+	Progress      string
 }
 
 func (o *buildkitOptions) AddFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.Host, "buildkit-host", "", "BuildKit daemon `ADDRESS` (unix:///run/buildkit/buildkitd.sock, tcp://…); env BUILDKIT_HOST. Unset: the default socket, else a private buildkitd wso2img starts and reuses")
+	cmd.Flags().StringSliceVar(&o.Hosts, "buildkit-host", nil, "BuildKit daemon `ADDRESS`: unix:///run/buildkit/buildkitd.sock, tcp://HOST:PORT, kube-pod://POD?namespace=NS, docker-container://NAME; repeatable: builds are spread over them, and a lost one's builds move to the next; env BUILDKIT_HOST (one address). Unset (and no builders): the default socket, else a private buildkitd wso2img starts and reuses")
+	cmd.Flags().StringVar(&o.CA, "buildkit-ca", "", "PEM `FILE` of the CA that signed the tcp:// builders' certificates (mutual TLS)")
+	cmd.Flags().StringVar(&o.Cert, "buildkit-cert", "", "PEM `FILE` of the client certificate for the tcp:// builders")
+	cmd.Flags().StringVar(&o.Key, "buildkit-key", "", "PEM `FILE` of the client key for the tcp:// builders")
+	cmd.Flags().IntVar(&o.Parallel, "buildkit-parallel", 0, fmt.Sprintf("builds each --buildkit-host builder runs at once before the next one spills to the next-ranked builder (0: %d with several builders, no limit with one)", fleet.DefaultParallel))
+	cmd.Flags().Var(&o.Builders, "builders", "builders as a YAML list of {host, ca, cert, key, parallel}, in addition to --buildkit-host; usually `builders:` in the config file")
+	cmd.Flags().StringVar(&o.CacheTo, "cache-to", "", "export each profile's build cache to `REPOSITORY`:<profile> (BuildKit registry cache, mode=max), so that another builder starts warm")
+	cmd.Flags().StringVar(&o.CacheFrom, "cache-from", "", "import each profile's build cache from `REPOSITORY`:<profile> (written by --cache-to)")
 	cmd.Flags().StringVar(&o.StateDir, "state-dir", "", "folder of the private buildkitd (default $XDG_STATE_HOME/wso2img/buildkitd)")
 	cmd.Flags().StringVar(&o.Progress, "progress", "auto", "progress display on stderr: auto, plain, tty, quiet or rawjson")
 }
@@ -85,6 +97,16 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts.CacheTo, opts.CacheFrom = f.bk.CacheTo, f.bk.CacheFrom
+	for _, c := range [][2]string{{"--cache-to", opts.CacheTo}, {"--cache-from", opts.CacheFrom}} {
+		if _, err := build.CacheRef(c[1], "x"); c[1] != "" && err != nil {
+			return usageError{fmt.Errorf("%s: %w", c[0], err)}
+		}
+	}
+	builders, err := f.bk.builders()
+	if err != nil {
+		return err
+	}
 	out, err := build.ParseOutput(f.output)
 	if err != nil {
 		return usageError{err}
@@ -115,15 +137,13 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	c, err := buildkitd.Connect(ctx, buildkitd.Options{Host: f.bk.Host, StateDir: f.bk.StateDir, Insecure: f.reg.Insecure, Log: stderr})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	results, err := runBuilds(ctx, stderr, f.bk.Progress, func(status chan *client.SolveStatus) ([]*publish.Result, error) {
-		daemon := build.NewDaemon(opts, f.bk.Host, c, status)
-		defer daemon.Wait()
-		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: daemon, Output: out, Signer: signer, Log: prefixed{stderr}, BaseCache: bc}
+		builder, done, err := f.bk.connect(ctx, opts, builders, f.reg.Insecure, status, stderr)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: builder, Output: out, Signer: signer, Log: prefixed{stderr}, BaseCache: bc}
 		if f.ifChanged {
 			po.Select = watch.Select(opts.Registry)
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +27,11 @@ type Buildkitd struct {
 	ConfigFile string
 	// LogFile is the daemon's log.
 	LogFile string
+	// TCPAddr is "tcp://127.0.0.1:PORT" when the daemon also listens on TCP with mutual
+	// TLS (WithTLS), else "".
+	TCPAddr string
+
+	tls *TLSFiles
 
 	sockDir   string // a short directory under /tmp for the socket, removed by Close; "" when the socket is in Dir
 	proc      *process
@@ -39,12 +46,30 @@ const buildkitdStartTimeout = 60 * time.Second
 // terminating NUL), less a margin.
 const maxSocketPath = 100
 
+// BuildkitdOption changes how StartBuildkitd starts the daemon.
+type BuildkitdOption func(*Buildkitd)
+
+// TLSFiles are PEM files for a daemon's TLS listener.
+type TLSFiles struct {
+	// Cert and Key are the daemon's certificate (valid for 127.0.0.1) and key.
+	Cert, Key string
+	// ClientCA is the CA that must have signed a client's certificate.
+	ClientCA string
+}
+
+// WithTLS makes the daemon also listen on tcp://127.0.0.1:PORT (Buildkitd.TCPAddr) with
+// mutual TLS: its certificate and key, and the CA its clients' certificates must chain
+// to (see NewCA). Its unix socket stays, without TLS, for the test's own use.
+func WithTLS(files TLSFiles) BuildkitdOption {
+	return func(b *Buildkitd) { b.tls = &files }
+}
+
 // StartBuildkitd starts buildkitd with its state, config and log under dir (created if
 // missing) and returns once it lists a worker. Each of insecureRegistries ("HOST:PORT") is
 // configured as a plain-HTTP, insecure registry. The socket is dir/buildkitd.sock when
 // that path fits a unix socket, else in a short directory under /tmp. ctx bounds the
 // start only; the daemon runs until Close. It needs root and runc (see Need).
-func StartBuildkitd(ctx context.Context, dir string, insecureRegistries []string) (*Buildkitd, error) {
+func StartBuildkitd(ctx context.Context, dir string, insecureRegistries []string, opts ...BuildkitdOption) (*Buildkitd, error) {
 	bin, err := Bin("buildkitd")
 	if err != nil {
 		return nil, err
@@ -66,6 +91,9 @@ func StartBuildkitd(ctx context.Context, dir string, insecureRegistries []string
 		ConfigFile: filepath.Join(dir, "buildkitd.toml"),
 		LogFile:    filepath.Join(dir, "buildkitd.log"),
 	}
+	for _, o := range opts {
+		o(b)
+	}
 	sock := filepath.Join(dir, "buildkitd.sock")
 	if len(sock) > maxSocketPath {
 		if b.sockDir, err = os.MkdirTemp("/tmp", "wso2img-bk-"); err != nil {
@@ -83,29 +111,75 @@ func StartBuildkitd(ctx context.Context, dir string, insecureRegistries []string
 	}
 	// The config names runc; $PATH gets its directory too, for helpers found beside it.
 	env := childEnv("PATH=" + filepath.Dir(runc) + string(os.PathListSeparator) + os.Getenv("PATH"))
-	b.proc, err = startProcess("buildkitd", b.LogFile, env, bin, buildkitd.Args(b.ConfigFile, root, b.Addr)...)
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, buildkitdStartTimeout)
 		defer cancel()
 	}
-	if err := b.waitReady(ctx); err != nil {
-		b.Close()
-		return nil, err
+	// A free TCP port may be taken before the daemon binds it: start again on another.
+	for attempt := 1; ; attempt++ {
+		args := buildkitd.Args(b.ConfigFile, root, b.Addr)
+		if b.tls != nil {
+			port, err := freePort()
+			if err != nil {
+				b.Close()
+				return nil, err
+			}
+			b.TCPAddr = fmt.Sprintf("tcp://127.0.0.1:%d", port)
+			args = append(args, "--addr", b.TCPAddr, "--tlscert", b.tls.Cert, "--tlskey", b.tls.Key, "--tlscacert", b.tls.ClientCA)
+		}
+		b.proc, err = startProcess("buildkitd", b.LogFile, env, bin, args...)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		err = b.waitReady(ctx)
+		if err == nil {
+			break
+		}
+		b.proc.stop(20 * time.Second)
+		if b.tls == nil || attempt == 5 || !strings.Contains(Tail(b.LogFile, 30), "address already in use") {
+			b.Close()
+			return nil, err
+		}
+		_ = unmountUnder(b.Dir)
 	}
 	return b, nil
 }
 
-// waitReady waits until the daemon lists a worker.
+// waitReady waits until the daemon lists a worker, and its TCP listener (when it has
+// one) accepts connections.
 func (b *Buildkitd) waitReady(ctx context.Context) error {
 	if err := buildkitd.WaitReady(ctx, b.Addr, b.proc.exitError); err != nil {
 		return fmt.Errorf("%w; last lines of %s:\n%s", err, b.LogFile, Tail(b.LogFile, 30))
 	}
-	return nil
+	if b.TCPAddr == "" {
+		return nil
+	}
+	hostPort := strings.TrimPrefix(b.TCPAddr, "tcp://")
+	for {
+		if err := b.proc.exitError(); err != nil {
+			return err
+		}
+		if c, err := net.DialTimeout("tcp", hostPort, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for buildkitd on %s: %w; last lines of %s:\n%s", b.TCPAddr, ctx.Err(), b.LogFile, Tail(b.LogFile, 30))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Kill ends the daemon with SIGKILL, as a crashed node or an evicted pod ends: builds
+// running on it lose their connection mid-solve. It returns once the process is gone;
+// Close still unmounts what it left.
+func (b *Buildkitd) Kill() {
+	if b.proc != nil {
+		b.proc.kill()
+	}
 }
 
 // Client connects to the daemon; the caller closes the client.

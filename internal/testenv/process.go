@@ -78,6 +78,17 @@ func (p *process) stop(grace time.Duration) {
 	})
 }
 
+// kill sends SIGKILL and returns once the process is gone: a crash, not a shutdown.
+func (p *process) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 // childEnv returns the environment for a daemon: this process's, with overrides
 // ("KEY=VALUE") replacing variables of the same name.
 func childEnv(overrides ...string) []string {
