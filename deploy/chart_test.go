@@ -407,7 +407,9 @@ func TestCronJobKeySigningConfigMapProfiles(t *testing.T) {
 		t.Errorf("profiles ConfigMap %v", cm.Data)
 	}
 	items := volume(t, pod.Volumes, "profiles").ConfigMap.Items
-	if !slices.ContainsFunc(items, func(k corev1.KeyToPath) bool { return k.Key == "conf__deployment.toml" && k.Path == "conf/deployment.toml" }) {
+	if !slices.ContainsFunc(items, func(k corev1.KeyToPath) bool {
+		return k.Key == "conf__deployment.toml" && k.Path == "conf/deployment.toml"
+	}) {
 		t.Errorf("profiles volume items %v lack conf/deployment.toml", items)
 	}
 	if len(pod.InitContainers) != 0 {
