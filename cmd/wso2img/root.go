@@ -68,6 +68,7 @@ flag names.`,
 	addVerify(root)
 	addWatch(root)
 	addMirror(root)
+	addPolicy(root)
 	return root
 }
 
