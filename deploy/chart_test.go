@@ -171,6 +171,7 @@ func TestChartLints(t *testing.T) {
 		"defaults":   "",
 		"configMap":  profilesConfigMap,
 		"privileged": "buildkitd: {mode: privileged}\n" + profilesConfigMap,
+		"git keyless": "rebuild: {signing: {mode: keyless}, profiles: {source: git, build: [a.yaml], git: {repository: https://git.acme.com/p.git}}}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			kv := kubeVersion
@@ -646,12 +647,18 @@ func TestNetworkPolicy(t *testing.T) {
 
 func TestChartRejectsMistakes(t *testing.T) {
 	for _, tc := range []struct{ name, values, want string }{
-		{"mode", "buildkitd: {mode: rootful}", "buildkitd.mode must be rootless or privileged"},
-		{"source", "rebuild: {profiles: {source: s3}}", "rebuild.profiles.source must be configMap or git"},
+		// values.schema.json: unknown keys, enums and types.
+		{"typo", "buildkitd: {replica: 3}", "additional properties 'replica' not allowed"},
+		{"mode", "buildkitd: {mode: rootful}", "/buildkitd/mode"},
+		{"source", "rebuild: {profiles: {source: s3}}", "/rebuild/profiles/source"},
+		{"replicas type", "buildkitd: {replicas: three}", "/buildkitd/replicas"},
+		{"no replicas", "buildkitd: {replicas: 0}", "/buildkitd/replicas"},
+		{"digest", "rebuild: {image: {digest: latest}}", "/rebuild/image/digest"},
+		// The templates: what a schema cannot say.
 		{"git without repository", "rebuild: {profiles: {source: git, build: [a.yaml]}}", "rebuild.profiles.git.repository must be set"},
 		{"git without build", "rebuild: {profiles: {source: git, git: {repository: https://x/y.git}}}", "rebuild.profiles.build must list the profiles"},
 		{"key without Secret", "rebuild: {profiles: {files: {a.yaml: x}}}", "rebuild.signing.key.secretName must name the Secret"},
-		{"signing mode", "rebuild: {signing: {mode: kms}, profiles: {files: {a.yaml: x}}}", "rebuild.signing.mode must be key, keyless or none"},
+		{"signing mode", "rebuild: {signing: {mode: kms}, profiles: {files: {a.yaml: x}}}", "/rebuild/signing/mode"},
 		{"no profile file", "rebuild: {signing: {mode: none}, profiles: {files: {conf/a.toml: x}}}", "holds no top-level *.yaml file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
