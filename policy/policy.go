@@ -157,18 +157,18 @@ func (o Options) Validate() error {
 		case id.Issuer == "" && id.IssuerRegExp == "":
 			add("keyless: no OIDC issuer (or a regexp of it)")
 		}
-		for what, re := range map[string]string{"subject": id.SubjectRegExp, "issuer": id.IssuerRegExp} {
-			if _, err := regexp.Compile(re); re != "" && err != nil {
-				add("keyless: the %s regexp %q: %v", what, re, err)
+		for _, re := range []struct{ what, expr string }{{"subject", id.SubjectRegExp}, {"issuer", id.IssuerRegExp}} {
+			if _, err := regexp.Compile(re.expr); re.expr != "" && err != nil {
+				add("keyless: the %s regexp %q: %v", re.what, re.expr, err)
 			}
 		}
 		if o.CARoots != "" && !strings.Contains(o.CARoots, "-----BEGIN CERTIFICATE-----") {
 			add("the Fulcio roots are not PEM certificates")
 		}
 	}
-	for what, u := range map[string]string{"Fulcio": o.FulcioURL, "Rekor": o.RekorURL} {
-		if u != "" && !strings.HasPrefix(u, "https://") {
-			add("%s URL %q: want https://", what, u)
+	for _, u := range []struct{ what, url string }{{"Fulcio", o.FulcioURL}, {"Rekor", o.RekorURL}} {
+		if u.url != "" && !strings.HasPrefix(u.url, "https://") {
+			add("%s URL %q: want https://", u.what, u.url)
 		}
 	}
 	if o.IgnoreTlog && o.RekorURL != "" {
