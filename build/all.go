@@ -3,52 +3,41 @@ package build
 import (
 	"context"
 
-	"github.com/moby/buildkit/client"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wso2img/wso2img/profiles"
 )
 
-// parallel bounds how many profiles are planned and built at once: BuildKit runs their
-// solves side by side, and the registry takes their pushes side by side.
+// parallel bounds how many profiles are planned at once.
 const parallel = 4
 
-// All plans and builds every profile on one daemon, several at a time. Results come
-// back in the profiles' order (nil for a profile that failed); every failure is
-// reported, joined, and one profile's failure does not stop the others.
-//
-// When opts.Select is set, it decides after planning whether each profile is built.
-func All(ctx context.Context, opts Options, c *client.Client, status chan<- *client.SolveStatus, profs []*profiles.Profile, out Output, afterPush Step) ([]*Result, error) {
-	planner, err := NewPlanner(opts)
-	if err != nil {
-		return nil, err
-	}
-	b := NewBuilder(opts, c, status)
-	defer b.Wait()
-	results := make([]*Result, len(profs))
+// Selection is what a selector (build --if-changed) decides for a planned profile.
+type Selection struct {
+	// Plan is what to build, possibly under another release; nil when the profile is
+	// not built.
+	Plan *Plan
+	// Reasons say why the profile is, or is not, built.
+	Reasons []string
+	// Tag and Digest name the image the target already holds for the profile, when it
+	// is not built.
+	Tag, Digest string
+}
+
+// PlanAll plans every profile, several at a time. Plans come back in the profiles'
+// order (nil for a profile that failed), with one error per profile.
+func (p *Planner) PlanAll(ctx context.Context, profs []*profiles.Profile) ([]*Plan, []error) {
+	plans := make([]*Plan, len(profs))
 	errs := make([]error, len(profs))
 	var g errgroup.Group
 	g.SetLimit(parallel)
-	for i, p := range profs {
+	for i, prof := range profs {
 		g.Go(func() error {
-			plan, err := planner.Plan(ctx, p)
-			if err != nil {
-				errs[i] = err
-				return nil
-			}
-			if opts.Select != nil {
-				var skipped *Result
-				if plan, skipped, err = opts.Select(ctx, plan); err != nil || skipped != nil {
-					results[i], errs[i] = skipped, err
-					return nil
-				}
-			}
-			results[i], errs[i] = b.Build(ctx, plan, out, afterPush)
+			plans[i], errs[i] = p.Plan(ctx, prof)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	return results, JoinErrors(errs)
+	return plans, errs
 }
 
 // JoinErrors joins the non-nil errors, keeping a single one as it is.

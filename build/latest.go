@@ -2,13 +2,9 @@ package build
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"sort"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/wso2img/wso2img/internal/registry"
 	"github.com/wso2img/wso2img/profiles"
@@ -79,13 +75,7 @@ func UpstreamUpdates(ctx context.Context, reg registry.Options, repo string, pro
 		}
 		out = append(out, t)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.WUM != b.WUM || a.Level != b.Level {
-			return a.WUM > b.WUM || a.Level > b.Level
-		}
-		return a.Release > b.Release
-	})
+	tags.SortNewest(out)
 	return out, nil
 }
 
@@ -97,11 +87,7 @@ func ListTags(ctx context.Context, reg registry.Options, repo string) ([]tags.Ta
 	if err != nil {
 		return nil, err
 	}
-	names, err := remote.List(r, reg.Remote(ctx)...)
-	var terr *transport.Error
-	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-		return nil, nil
-	}
+	names, err := reg.ListTags(ctx, r)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,10 @@
 // Package build turns a profile into an image: it plans (resolves and pins the base,
 // fetches and verifies every input), generates the LLB that adds the inputs as one layer
-// on the untouched base, solves it on BuildKit and publishes the result: push by digest,
-// then (after the caller's signing step) write the tags.
+// on the untouched base, and solves it on BuildKit: pushed by digest (never tagged), or
+// exported to a local OCI layout.
 //
 // It prints nothing itself: progress goes to the writers and channels callers pass in.
-// It does not sign; signing is a step the caller slots in between push and tag.
+// What follows the push (scan, sign, attest, tag) is the publish package's job.
 package build
 
 import (
@@ -47,9 +47,6 @@ type Options struct {
 	// CheckBase, when set, runs once the base is resolved and before any input is used
 	// or anything built: the base's signature check (a failure stops the profile).
 	CheckBase func(ctx context.Context, plan *Plan) error
-	// Select, when set, runs after a profile is planned: it returns the plan to build
-	// (possibly under another release), or a result that says why it is not built.
-	Select func(ctx context.Context, plan *Plan) (*Plan, *Result, error)
 }
 
 // Planner resolves bases and verifies inputs. One Planner serves many profiles, so they
@@ -254,57 +251,29 @@ func (p *Planner) resolveBase(ctx context.Context, prof *profiles.Profile, plan 
 	plan.Base = Base{Ref: ref, Pull: r.Context().Digest(digest).String(), Digest: digest, Mirrored: mirrored}
 	plan.Configs = map[string]*v1.ConfigFile{}
 
+	if !desc.MediaType.IsIndex() && desc.MediaType != types.DockerManifestSchema2 && desc.MediaType != types.OCIManifestSchema1 {
+		return fmt.Errorf("profile %q: base %s is a %s, not an image", prof.Name, pull, desc.MediaType)
+	}
+	plan.Base.Index = desc.MediaType.IsIndex()
+	all, err := registry.PlatformImages(desc)
+	if err != nil {
+		return fmt.Errorf("profile %q: reading base %s: %w", prof.Name, pull, err)
+	}
+	have := map[string]v1.Image{}
+	var offered []string
+	for _, pi := range all {
+		if _, dup := have[pi.Platform]; !dup {
+			have[pi.Platform] = pi.Image
+			offered = append(offered, pi.Platform)
+		}
+	}
 	images := map[string]v1.Image{}
-	switch {
-	case desc.MediaType.IsIndex():
-		plan.Base.Index = true
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return fmt.Errorf("profile %q: reading base index %s: %w", prof.Name, pull, err)
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			return fmt.Errorf("profile %q: reading base index %s: %w", prof.Name, pull, err)
-		}
-		have := map[string]v1.Hash{}
-		var offered []string
-		for _, m := range im.Manifests {
-			if m.Platform == nil || m.Platform.OS == "unknown" {
-				continue // attestations and other non-image entries
-			}
-			key := platforms.Format(platforms.Normalize(toOCI(*m.Platform)))
-			if _, dup := have[key]; !dup {
-				have[key] = m.Digest
-				offered = append(offered, key)
-			}
-		}
-		for _, pl := range plan.Platforms {
-			d, ok := have[pl]
-			if !ok {
-				return &PlatformError{Profile: prof.Name, Base: ref, Missing: pl, Offered: offered}
-			}
-			img, err := idx.Image(d)
-			if err != nil {
-				return fmt.Errorf("profile %q: reading base %s for %s: %w", prof.Name, pull, pl, err)
-			}
-			images[pl] = img
-		}
-	case desc.MediaType == types.DockerManifestSchema2 || desc.MediaType == types.OCIManifestSchema1:
-		img, err := desc.Image()
-		if err != nil {
-			return fmt.Errorf("profile %q: reading base %s: %w", prof.Name, pull, err)
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			return fmt.Errorf("profile %q: reading base config %s: %w", prof.Name, pull, err)
-		}
-		pl := platforms.Format(platforms.Normalize(platforms.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
-		if len(plan.Platforms) != 1 || plan.Platforms[0] != pl {
-			return &PlatformError{Profile: prof.Name, Base: ref, Missing: firstMissing(plan.Platforms, pl), Offered: []string{pl}}
+	for _, pl := range plan.Platforms {
+		img, ok := have[pl]
+		if !ok {
+			return &PlatformError{Profile: prof.Name, Base: ref, Missing: pl, Offered: offered}
 		}
 		images[pl] = img
-	default:
-		return fmt.Errorf("profile %q: base %s is a %s, not an image", prof.Name, pull, desc.MediaType)
 	}
 	for pl, img := range images {
 		cf, err := img.ConfigFile()
@@ -336,15 +305,6 @@ type PlatformError struct {
 func (e *PlatformError) Error() string {
 	return fmt.Sprintf("profile %q: base %s has no %s image (it has: %s); there is nothing to extend for that platform",
 		e.Profile, e.Base, e.Missing, strings.Join(e.Offered, ", "))
-}
-
-func firstMissing(want []string, have string) string {
-	for _, w := range want {
-		if w != have {
-			return w
-		}
-	}
-	return have
 }
 
 // finish fills in what needs both the base and the inputs: home, ports, modes, time.
@@ -476,8 +436,4 @@ func normalizePlatforms(in []string) []string {
 		out[i] = platforms.Format(platforms.Normalize(platforms.MustParse(s)))
 	}
 	return out
-}
-
-func toOCI(p v1.Platform) platforms.Platform {
-	return platforms.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
 }

@@ -23,8 +23,14 @@ type decoder struct {
 	budget int
 }
 
-// maxNodes is far more than any real profile has.
+// maxNodes is far more than any real profile has. Every node visited, every key and
+// every problem reported counts against it, so that aliases can make neither the work
+// nor the list of problems grow past it.
 const maxNodes = 100_000
+
+// maxProblems bounds the problems reported for one file: past it, a list of problems
+// helps no one.
+const maxProblems = 50
 
 // nodeDecoder is a type that reads its own YAML, for values of more than one shape.
 type nodeDecoder interface {
@@ -34,7 +40,26 @@ type nodeDecoder interface {
 func newDecoder() *decoder { return &decoder{pos: map[string]Problem{}, budget: maxNodes} }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
-	d.problems = append(d.problems, Problem{Line: n.Line, Column: n.Column, Field: path, Message: fmt.Sprintf(format, args...)})
+	d.budget--
+	switch {
+	case len(d.problems) < maxProblems:
+		d.problems = append(d.problems, Problem{Line: n.Line, Column: n.Column, Field: path, Message: fmt.Sprintf(format, args...)})
+	case len(d.problems) == maxProblems:
+		d.problems = append(d.problems, Problem{Line: n.Line, Column: n.Column, Field: path, Message: fmt.Sprintf("more than %d problems; fix these first", maxProblems)})
+	}
+}
+
+// spend counts one node against the budget and reports whether any is left; the first
+// overdraft is reported.
+func (d *decoder) spend(n *yaml.Node, path string) bool {
+	if d.budget--; d.budget < 0 {
+		if d.budget == -1 {
+			d.problems = append(d.problems, Problem{Line: n.Line, Column: n.Column, Field: path,
+				Message: fmt.Sprintf("the document expands to more than %d values (through aliases?)", maxNodes)})
+		}
+		return false
+	}
+	return true
 }
 
 // decode fills v (a pointer) from n.
@@ -50,10 +75,7 @@ func (d *decoder) decode(n *yaml.Node, v any) {
 }
 
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
-	if d.budget--; d.budget < 0 {
-		if d.budget == -1 {
-			d.fail(n, path, "the document expands to more than %d values (through aliases?)", maxNodes)
-		}
+	if !d.spend(n, path) {
 		return
 	}
 	if n.Kind == yaml.AliasNode {
@@ -139,6 +161,9 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		k, val := n.Content[i], n.Content[i+1]
 		key := k.Value
 		fp := join(path, key)
+		if !d.spend(k, fp) {
+			return
+		}
 		if k.Kind != yaml.ScalarNode {
 			d.fail(k, path, "expected a field name, found %s", describe(k))
 			continue
@@ -172,6 +197,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		if !d.spend(k, path) {
+			break
+		}
 		if k.Kind != yaml.ScalarNode {
 			d.fail(k, path, "expected a key, found %s", describe(k))
 			continue

@@ -199,6 +199,7 @@ func (p *Profile) resolvePaths() {
 		}
 	}
 	p.GPG.Keyring = abs(p.GPG.Keyring)
+	p.Scan.Ignore = abs(p.Scan.Ignore)
 	if v := p.Base.Verify; v != nil && v.Key != "" && !strings.HasPrefix(v.Key, "env://") {
 		v.Key = abs(v.Key)
 	}
@@ -231,7 +232,7 @@ func mergeWritten(dst, src reflect.Value, pos map[string]Problem, prefix string)
 		}
 		sf, df := src.Field(i), dst.Field(i)
 		switch {
-		case sf.Kind() == reflect.Struct && name != "update":
+		case sf.Kind() == reflect.Struct && !isNodeDecoder(sf):
 			mergeWritten(df, sf, pos, fp)
 		case sf.Kind() == reflect.Map:
 			m := reflect.MakeMap(sf.Type())
@@ -245,6 +246,13 @@ func mergeWritten(dst, src reflect.Value, pos map[string]Problem, prefix string)
 			df.Set(sf)
 		}
 	}
+}
+
+// isNodeDecoder reports whether a field reads its own YAML (update, baseCache): such a
+// value is replaced whole, never merged field by field.
+func isNodeDecoder(v reflect.Value) bool {
+	_, ok := v.Addr().Interface().(nodeDecoder)
+	return ok
 }
 
 func defaultName(file string) string {

@@ -41,6 +41,12 @@ type Profile struct {
 	Env       map[string]string `yaml:"env" json:"env,omitempty"`
 	Labels    map[string]string `yaml:"labels" json:"labels,omitempty"`
 	Platforms []string          `yaml:"platforms" json:"platforms,omitempty"`
+	// Scan is the vulnerability gate's policy for this image.
+	Scan Scan `yaml:"scan" json:"scan,omitempty"`
+	// BaseCache says where the base is kept in the target registry when it lives in
+	// another one. Where images are cached is not what they are made of, so it is left
+	// out of the profile's digest.
+	BaseCache BaseCache `yaml:"baseCache" json:"-"`
 
 	// File is where the profile was read from ("stock:NAME" for a stock profile).
 	File string `yaml:"-" json:"-"`
@@ -77,6 +83,9 @@ func (u *Update) decodeNode(d *decoder, n *yaml.Node, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		fp := join(path, k.Value)
+		if !d.spend(k, fp) {
+			return
+		}
 		d.pos[fp] = Problem{Line: val.Line, Column: val.Column, Field: fp}
 		if seen[k.Value] {
 			d.fail(k, fp, "written twice")
@@ -179,6 +188,42 @@ type Input struct {
 	Root string `yaml:"-" json:"-"`
 	// isDir is whether a local path was a directory when the profile was loaded.
 	isDir bool
+}
+
+// Scan is the vulnerability gate: which findings refuse the image.
+type Scan struct {
+	// Severity is the lowest severity that fails the gate: LOW, MEDIUM, HIGH (the
+	// default, as in WSO2's own pipeline) or CRITICAL.
+	Severity string `yaml:"severity" json:"severity,omitempty"`
+	// Ignore is a Trivy ignore file (.trivyignore.yaml, relative to the profile):
+	// findings it lists, until their expired_at, do not fail the gate.
+	Ignore string `yaml:"ignore" json:"ignore,omitempty"`
+	// Scope is "added" (the default: only findings the base does not already have fail
+	// the gate — what the profile adds is what its user can fix) or "all".
+	Scope string `yaml:"scope" json:"scope,omitempty"`
+}
+
+// IsZero lets encoding/json's omitempty drop an unused scan block.
+func (s Scan) IsZero() bool { return s == Scan{} }
+
+// BaseCache is where a base from another registry is copied in the target registry:
+// `baseCache: registry.acme.com/cache` (a repository prefix), or `baseCache: false`.
+type BaseCache struct {
+	// Off: never copy; the build pulls the base's layers from the vendor.
+	Off bool
+	// Prefix replaces the default <target registry>/wso2img-bases.
+	Prefix string
+}
+
+func (b *BaseCache) decodeNode(d *decoder, n *yaml.Node, path string) {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool":
+		b.Off = n.Value == "false"
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!str":
+		b.Prefix = strings.TrimSuffix(n.Value, "/")
+	default:
+		d.fail(n, path, "expected a repository prefix in the target registry (registry.acme.com/cache) or false, found %s", describe(n))
+	}
 }
 
 // GPG names the keys that may sign inputs.

@@ -2,11 +2,13 @@ package profiles_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/tags"
@@ -275,55 +277,106 @@ func TestLoadStockByName(t *testing.T) {
 	}
 }
 
+// stockFacts are the researched facts of every stock profile (WSO2.md and the sources
+// named in each profile's comment): a stock profile without an entry here fails the test.
+var stockFacts = map[string]struct {
+	product, image string
+	uid            int
+	home           string
+	ports          []int
+	os             string
+	u2             bool
+}{
+	"wso2is-5.8.0":              {"wso2is", "docker.wso2.com/wso2is", 802, "/home/wso2carbon/wso2is-5.8.0", isPorts, "", false},
+	"wso2is-5.8.0-alpine":       {"wso2is", "docker.wso2.com/wso2is", 802, "/home/wso2carbon/wso2is-5.8.0", isPorts, "alpine", false},
+	"wso2is-7.0.0":              {"wso2is", "registry.wso2.com/wso2-is/is", 802, "/home/wso2carbon/wso2is-7.0.0", isPorts, "", true},
+	"wso2is-7.1.0":              {"wso2is", "registry.wso2.com/wso2-is/is", 802, "/home/wso2carbon/wso2is-7.1.0", isPorts, "", true},
+	"wso2is-7.2.0":              {"wso2is", "registry.wso2.com/wso2-is/is", 802, "/home/wso2carbon/wso2is-7.2.0", isPorts, "", true},
+	"wso2is-7.3.0":              {"wso2is", "registry.wso2.com/wso2-is/is", 802, "/home/wso2carbon/wso2is-7.3.0", isPorts, "", true},
+	"wso2am-4.2.0":              {"wso2am", "registry.wso2.com/wso2-apim/am", 802, "/home/wso2carbon/wso2am-4.2.0", amPorts, "", true},
+	"wso2am-4.5.0":              {"wso2am", "registry.wso2.com/wso2-apim/am", 10001, "/home/wso2carbon/wso2am-4.5.0", amPorts, "", true},
+	"wso2am-acp-4.5.0":          {"wso2am-acp", "registry.wso2.com/wso2-apim/am-acp", 10001, "/home/wso2carbon/wso2am-acp-4.5.0", cpPorts, "", true},
+	"wso2am-tm-4.5.0":           {"wso2am-tm", "registry.wso2.com/wso2-apim/am-tm", 10001, "/home/wso2carbon/wso2am-tm-4.5.0", cpPorts, "", true},
+	"wso2am-universal-gw-4.5.0": {"wso2am-universal-gw", "registry.wso2.com/wso2-apim/am-universal-gw", 10001, "/home/wso2carbon/wso2am-universal-gw-4.5.0", gwPorts, "", true},
+	"wso2am-4.6.0":              {"wso2am", "registry.wso2.com/wso2-apim/am", 10001, "/home/wso2carbon/wso2am-4.6.0", amPorts, "", true},
+	"wso2am-acp-4.6.0":          {"wso2am-acp", "registry.wso2.com/wso2-apim/am-acp", 10001, "/home/wso2carbon/wso2am-acp-4.6.0", cpPorts, "", true},
+	"wso2am-tm-4.6.0":           {"wso2am-tm", "registry.wso2.com/wso2-apim/am-tm", 10001, "/home/wso2carbon/wso2am-tm-4.6.0", cpPorts, "", true},
+	"wso2am-universal-gw-4.6.0": {"wso2am-universal-gw", "registry.wso2.com/wso2-apim/am-universal-gw", 10001, "/home/wso2carbon/wso2am-universal-gw-4.6.0", gwPorts, "", true},
+	"wso2am-4.7.0":              {"wso2am", "registry.wso2.com/wso2-apim/am", 10001, "/home/wso2carbon/wso2am-4.7.0", amPorts, "", true},
+	"wso2am-acp-4.7.0":          {"wso2am-acp", "registry.wso2.com/wso2-apim/am-acp", 10001, "/home/wso2carbon/wso2am-acp-4.7.0", cpPorts, "", true},
+	"wso2am-tm-4.7.0":           {"wso2am-tm", "registry.wso2.com/wso2-apim/am-tm", 10001, "/home/wso2carbon/wso2am-tm-4.7.0", cpPorts, "", true},
+	"wso2am-universal-gw-4.7.0": {"wso2am-universal-gw", "registry.wso2.com/wso2-apim/am-universal-gw", 10001, "/home/wso2carbon/wso2am-universal-gw-4.7.0", gwPorts, "", true},
+	"wso2mi-4.4.0":              {"wso2mi", "registry.wso2.com/wso2-integrator/mi", 10802, "/home/wso2carbon/wso2mi-4.4.0", miPorts, "", true},
+	"wso2mi-4.5.0":              {"wso2mi", "registry.wso2.com/wso2-integrator/mi", 10802, "/home/wso2carbon/wso2mi-4.5.0", miPorts, "", true},
+	"wso2mi-4.6.0":              {"wso2mi", "registry.wso2.com/wso2-integrator/mi", 10802, "/home/wso2carbon/wso2mi-4.6.0", miPorts, "", true},
+}
+
+// The EXPOSE lines of WSO2's Dockerfiles (docker-is, docker-apim, docker-ei); the control
+// plane and traffic manager list their own ports (see their stock profiles' comments).
+var (
+	isPorts = []int{4000, 9763, 9443}
+	amPorts = []int{9763, 9443, 9999, 11111, 8280, 8243, 5672, 9711, 9611, 9099}
+	cpPorts = []int{9763, 9443, 9711, 9611, 5672}
+	gwPorts = []int{8280, 8243, 9763, 9443, 9099, 8099, 9021, 8021}
+	miPorts = []int{8290, 8253}
+)
+
 func TestStockProfiles(t *testing.T) {
-	// The facts of WSO2.md: base names, users, homes and ports.
-	want := map[string]struct {
-		image string
-		uid   int
-		home  string
-		ports int
-		os    string
-		u2    bool
-	}{
-		"wso2is-5.8.0":        {"docker.wso2.com/wso2is", 802, "/home/wso2carbon/wso2is-5.8.0", 3, "", false},
-		"wso2is-5.8.0-alpine": {"docker.wso2.com/wso2is", 802, "/home/wso2carbon/wso2is-5.8.0", 3, "alpine", false},
-		"wso2is-7.1.0":        {"registry.wso2.com/wso2-is/is", 802, "/home/wso2carbon/wso2is-7.1.0", 3, "", true},
-		"wso2is-7.3.0":        {"registry.wso2.com/wso2-is/is", 802, "/home/wso2carbon/wso2is-7.3.0", 3, "", true},
-		"wso2am-4.2.0":        {"registry.wso2.com/wso2-apim/am", 802, "/home/wso2carbon/wso2am-4.2.0", 10, "", true},
-		"wso2am-4.5.0":        {"registry.wso2.com/wso2-apim/am", 10001, "/home/wso2carbon/wso2am-4.5.0", 10, "", true},
-		"wso2mi-4.5.0":        {"registry.wso2.com/wso2-integrator/mi", 10802, "/home/wso2carbon/wso2mi-4.5.0", 2, "", true},
-	}
 	stock := profiles.StockProfiles()
-	if len(stock) != len(want) {
-		t.Errorf("%d stock profiles, want %d", len(stock), len(want))
+	if len(stock) != len(stockFacts) {
+		t.Errorf("%d stock profiles, want %d", len(stock), len(stockFacts))
 	}
 	for _, s := range stock {
-		w, ok := want[s.Name]
-		if !ok {
-			t.Errorf("unexpected stock profile %s", s.Name)
-			continue
-		}
-		p := s.Profile
-		if p.Base.Image != w.image || p.User.UID != w.uid || p.User.GID != w.uid || p.Home != w.home || len(p.Ports) != w.ports || p.OS != w.os {
-			t.Errorf("%s = %+v", s.Name, p)
-		}
-		// Each one extends into a valid profile with an update of its era.
-		update := "update: {wum: 1565855673150}"
-		if w.u2 {
-			update = "update: {level: 7}"
-		}
-		file := write(t, t.TempDir(), "x.yaml", "extends: "+s.Name+"\n"+update+"\n")
-		ext, err := profiles.Load(file)
-		if err != nil {
-			t.Errorf("extending %s: %v", s.Name, err)
-			continue
-		}
-		if w.u2 && !strings.HasSuffix(ext.BaseRef(), ":"+p.Version+".7") {
-			t.Errorf("%s base ref = %s", s.Name, ext.BaseRef())
-		}
-		if yml, ok := profiles.StockYAML(s.Name); !ok || !strings.Contains(string(yml), "product: "+p.Product) {
-			t.Errorf("StockYAML(%s) = %q", s.Name, yml)
-		}
+		t.Run(s.Name, func(t *testing.T) {
+			w, ok := stockFacts[s.Name]
+			if !ok {
+				t.Fatalf("stock profile %s has no researched facts in this test", s.Name)
+			}
+			p := s.Profile
+			if p.Product != w.product || p.Base.Image != w.image || p.User.UID != w.uid || p.User.GID != w.uid ||
+				p.Home != w.home || !reflectEqual(p.Ports, w.ports) || p.OS != w.os {
+				t.Errorf("%s = product %s base %s user %+v home %s ports %v os %q, want %+v", s.Name, p.Product, p.Base.Image, p.User, p.Home, p.Ports, p.OS, w)
+			}
+			// The stock profile's name is its product and version (and OS), and its home
+			// is the product's pack folder: WSO2_SERVER_HOME of the official image.
+			if want := p.Product + "-" + p.Version; !strings.HasPrefix(s.Name, want) || p.Home != "/home/wso2carbon/"+want {
+				t.Errorf("%s: name or home does not follow %s (home %s)", s.Name, want, p.Home)
+			}
+			if p.Update != (profiles.Update{}) || p.Target.Repository != "" || len(p.Inputs) > 0 {
+				t.Errorf("%s carries user choices (update %+v, target %q, %d inputs)", s.Name, p.Update, p.Target.Repository, len(p.Inputs))
+			}
+			yml, ok := profiles.StockYAML(s.Name)
+			if !ok || !strings.HasPrefix(string(yml), "# ") || !strings.Contains(string(yml), "product: "+p.Product) {
+				t.Errorf("StockYAML(%s) lacks its leading comment or product:\n%s", s.Name, yml)
+			}
+
+			// Each one extends into a valid profile with an update of its era, cleanly:
+			// everything but the update is inherited.
+			update, unique, floating := "update: {wum: 1565855673150}", p.Version+".1565855673150", p.Version
+			if w.u2 {
+				update, unique, floating = "update: {level: 7}", p.Version+".7", p.Version+".0"
+			}
+			if w.os != "" {
+				unique, floating = unique+"-"+p.OS+p.OSVersion, floating+"-"+p.OS+p.OSVersion
+			}
+			file := write(t, t.TempDir(), "x.yaml", "extends: "+s.Name+"\n"+update+"\n")
+			ext, err := profiles.Load(file)
+			if err != nil {
+				t.Fatalf("extending %s: %v", s.Name, err)
+			}
+			if ext.Product != p.Product || ext.Version != p.Version || ext.User != p.User || ext.Home != p.Home || !reflectEqual(ext.Ports, p.Ports) || ext.Name != "x" {
+				t.Errorf("extended %s = %+v", s.Name, ext)
+			}
+			if got := ext.BaseRef(); got != w.image+":"+unique {
+				t.Errorf("%s base ref = %s, want %s", s.Name, got, w.image+":"+unique)
+			}
+			if got := ext.Tags(); len(got) != 2 || got[0] != (tags.Published{Tag: unique, Unique: true}) || got[1] != (tags.Published{Tag: floating}) {
+				t.Errorf("%s tags = %v, want %s (unique) and %s", s.Name, got, unique, floating)
+			}
+			if got := ext.Repository("registry.example.com/acme"); got != "registry.example.com/acme/"+p.Product {
+				t.Errorf("%s under --registry = %s, want the product name as the repository", s.Name, got)
+			}
+		})
 	}
 }
 
@@ -465,5 +518,80 @@ func TestSplitTag(t *testing.T) {
 	}
 	if got := p.InMirror("docker.wso2.com/wso2is@sha256:abc"); got != "registry.acme.com/mirror/wso2is@sha256:abc" {
 		t.Errorf("InMirror by digest = %q", got)
+	}
+}
+
+// TestAliasBudget: aliases cannot make a small file expand into unbounded work or an
+// unbounded list of problems: a 1000-key mapping aliased 1000 times is a million values
+// (and, unknown keys each, a million problems) from a file of a few kilobytes.
+func TestAliasBudget(t *testing.T) {
+	for name, key := range map[string]string{
+		"values":   "dest", // a known field, written over and over
+		"problems": "bogus",
+	} {
+		t.Run(name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString("product: wso2is\nversion: 5.8.0\nx: &in {")
+			for i := 0; i < 1000; i++ {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "%s%d: v", key, i)
+			}
+			b.WriteString("}\ninputs: [")
+			for i := 0; i < 1000; i++ {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				b.WriteString("*in")
+			}
+			b.WriteString("]\n")
+			start := time.Now()
+			_, err := profiles.Parse(filepath.Join(t.TempDir(), "laughs.yaml"), []byte(b.String()))
+			var perr *profiles.Error
+			if !errors.As(err, &perr) {
+				t.Fatalf("error %v, want a profile error", err)
+			}
+			if len(perr.Problems) > 60 {
+				t.Errorf("%d problems reported: the list is not bounded", len(perr.Problems))
+			}
+			if !strings.Contains(err.Error(), "more than") {
+				t.Errorf("the error does not say a bound was reached:\n%.2000s", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("parsing took %s", d)
+			}
+		})
+	}
+}
+
+// TestSecretNames: secret-looking variables are found in any spelling, and secrets
+// passed as -D properties or --flags in a value; references to secrets are not.
+func TestSecretNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"DB_PASSWORD": true, "DBPASSWORD": true, "dbPassword": true, "MYSQL_PWD": true, "DB_PASS": true,
+		"ApiKey": true, "AWS_SECRET_ACCESS_KEY": true, "GITHUB_TOKEN": true, "keystore.password": true,
+		"PWD": false, "KEYSTORE_PASSWORD_FILE": false, "TOKEN_ENDPOINT_URL": false, "JAVA_OPTS": false,
+		"PASSPORT_MODE": false, "WSO2_SERVER_HOME": false, "KEYSTORE_TYPE": false,
+	} {
+		if got := profiles.LooksSecret(name); got != want {
+			t.Errorf("LooksSecret(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for value, want := range map[string]string{
+		"-Xmx2g -Djavax.net.ssl.trustStorePassword=wso2carbon": "-Djavax.net.ssl.trustStorePassword=…",
+		`-Ddb.password="s3 cret" -Xmx1g`:                       "-Ddb.password=…",
+		"--api-key=abc":                                        "--api-key=…",
+		"-Djavax.net.ssl.trustStorePassword=$TS_PASSWORD":      "",
+		"-Djavax.net.ssl.trustStore=/x/client-truststore.jks":  "",
+		"-Xmx2g": "",
+	} {
+		if got := profiles.SecretInValue(value); got != want {
+			t.Errorf("SecretInValue(%q) = %q, want %q", value, got, want)
+		}
+	}
+	_, err := profiles.Parse(filepath.Join(t.TempDir(), "p.yaml"), []byte("product: wso2is\nversion: 5.8.0\nupdate: {wum: 1565855673150}\nbase: {image: docker.wso2.com/wso2is}\nuser: {uid: 802, gid: 802}\nenv:\n  JAVA_OPTS: -Djavax.net.ssl.trustStorePassword=wso2carbon\n  dbPassword: x\n"))
+	if err == nil || !strings.Contains(err.Error(), "env.JAVA_OPTS: holds -Djavax.net.ssl.trustStorePassword=…") || !strings.Contains(err.Error(), "env.dbPassword: looks like a secret") || strings.Contains(err.Error(), "=wso2carbon") {
+		t.Errorf("error %v", err)
 	}
 }

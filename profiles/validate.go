@@ -6,9 +6,11 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -73,6 +75,7 @@ func validate(p *Profile) []Problem {
 	v.ports()
 	v.envAndLabels()
 	v.platforms()
+	v.scan()
 	v.tag()
 	sort.SliceStable(v.probs, func(i, j int) bool {
 		a, b := v.probs[i], v.probs[j]
@@ -203,6 +206,24 @@ func (v *validator) base() {
 	}
 	if d, ok := ref.(name.Digest); ok && b.Digest != "" && d.DigestStr() != b.Digest {
 		v.add("base.digest", "%s differs from the digest in base.image (%s)", b.Digest, d.DigestStr())
+	}
+}
+
+// Severities of the vulnerability gate, lowest first.
+var Severities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
+func (v *validator) scan() {
+	sc := v.p.Scan
+	if sc.Severity != "" && !slices.Contains(Severities[1:], sc.Severity) {
+		v.add("scan.severity", "%q is not a severity: expected LOW, MEDIUM, HIGH or CRITICAL (upper case)", sc.Severity)
+	}
+	if sc.Scope != "" && sc.Scope != "added" && sc.Scope != "all" {
+		v.add("scan.scope", "%q: expected added (findings the base does not have) or all", sc.Scope)
+	}
+	if b := v.p.BaseCache.Prefix; b != "" {
+		if _, err := name.NewRepository(b); err != nil || hasTagOrDigest(b) || !strings.Contains(b, "/") {
+			v.add("baseCache", "%q is not a repository prefix in a registry: e.g. registry.acme.com/wso2img-bases, or false", b)
+		}
 	}
 }
 
@@ -419,6 +440,10 @@ func (v *validator) envAndLabels() {
 			v.add(f, "%q is not an environment variable name", k)
 		case LooksSecret(k):
 			v.add(f, "looks like a secret: anyone who can pull the image can read its environment; pass secrets at run time (a Kubernetes Secret, say)")
+		default:
+			if why := SecretInValue(v.p.Env[k]); why != "" {
+				v.add(f, "holds %s: anyone who can pull the image can read its environment; pass it at run time (JAVA_OPTS from a Kubernetes Secret, or WSO2's secure vault)", why)
+			}
 		}
 	}
 	for _, k := range sortedKeys(v.p.Labels) {
@@ -453,9 +478,13 @@ func (v *validator) platforms() {
 	}
 }
 
-// secretWords are words of environment variable names (split at '_') that hold secrets,
-// so KEYSTORE_TYPE is fine and DB_PASSWORD is not.
-var secretWords = []string{"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "CREDENTIAL", "CREDENTIALS"}
+// secretWords are words of environment variable names that hold secrets, found also
+// inside a longer word (DBPASSWORD, dbPassword): KEYSTORE_TYPE is fine, DB_PASSWORD not.
+var secretWords = []string{"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "CREDENTIAL"}
+
+// shortSecretWords count only as whole words (MYSQL_PWD, DB_PASS), not inside others
+// (PASSPORT, PWDIR); PWD alone is the shell's working directory.
+var shortSecretWords = []string{"PWD", "PASS", "PW"}
 
 // secretPairs are two-word parts that hold secrets ("API_KEY", "ACCESS_KEY").
 var secretPairs = []string{"API_KEY", "ACCESS_KEY", "SECRET_KEY", "PRIVATE_KEY", "AUTH_KEY", "SIGNING_KEY"}
@@ -464,15 +493,47 @@ var secretPairs = []string{"API_KEY", "ACCESS_KEY", "SECRET_KEY", "PRIVATE_KEY",
 // (KEYSTORE_PASSWORD_FILE, TOKEN_ENDPOINT_URL).
 var referenceWords = []string{"FILE", "PATH", "DIR", "URL", "URI", "ENDPOINT", "NAME", "TYPE", "ALIAS", "HEADER"}
 
-// LooksSecret reports whether an environment variable's name suggests it holds a secret.
+// nameWords splits a variable name into upper-case words at underscores, dots, dashes
+// and camelCase humps: "dbPassword" and "DB_PASSWORD" both give DB, PASSWORD.
+func nameWords(name string) []string {
+	var words []string
+	var cur []rune
+	flush := func() {
+		if len(cur) > 0 {
+			words = append(words, strings.ToUpper(string(cur)))
+			cur = cur[:0]
+		}
+	}
+	rs := []rune(name)
+	for i, r := range rs {
+		switch {
+		case r == '_' || r == '.' || r == '-':
+			flush()
+			continue
+		case unicode.IsUpper(r) && i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1]))):
+			flush()
+		}
+		cur = append(cur, r)
+	}
+	flush()
+	return words
+}
+
+// LooksSecret reports whether an environment variable's name (or a property's: any
+// spelling, DB_PASSWORD, DBPASSWORD, dbPassword, MYSQL_PWD) suggests it holds a secret.
 // Profiles may not set such variables, and `wso2img verify` flags images that do.
 func LooksSecret(name string) bool {
-	words := strings.Split(strings.ToUpper(name), "_")
-	if contains(referenceWords, words[len(words)-1]) {
+	words := nameWords(name)
+	if len(words) == 0 || contains(referenceWords, words[len(words)-1]) {
 		return false
 	}
 	for i, w := range words {
-		if contains(secretWords, w) {
+		for _, sw := range secretWords {
+			if strings.Contains(w, sw) {
+				return true
+			}
+		}
+		if len(words) > 1 && contains(shortSecretWords, w) {
 			return true
 		}
 		if i+1 < len(words) && contains(secretPairs, w+"_"+words[i+1]) {
@@ -480,6 +541,27 @@ func LooksSecret(name string) bool {
 		}
 	}
 	return false
+}
+
+// propertyRE finds Java system properties and long flags with a value:
+// -Djavax.net.ssl.trustStorePassword=…, --db-password=….
+var propertyRE = regexp.MustCompile(`(?:^|\s)(?:-D|--)([A-Za-z0-9_.\-]+)=("[^"]*"|'[^']*'|\S*)`)
+
+// SecretInValue says what secret a variable's value passes (a -D property or --flag
+// whose name looks like a secret, with a literal value), or "". A value that refers to
+// another variable ($VAR, ${VAR}) or a file is no secret itself.
+func SecretInValue(v string) string {
+	for _, m := range propertyRE.FindAllStringSubmatch(v, -1) {
+		name, val := m[1], strings.Trim(m[2], `"'`)
+		if val == "" || strings.HasPrefix(val, "$") || !LooksSecret(name) {
+			continue
+		}
+		if strings.HasPrefix(m[0], "-D") || strings.HasPrefix(strings.TrimSpace(m[0]), "-D") {
+			return "-D" + name + "=…"
+		}
+		return "--" + name + "=…"
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

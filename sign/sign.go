@@ -297,11 +297,13 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, predicateType stri
 		static.WithLayerMediaType(ctypes.DssePayloadType),
 		static.WithAnnotations(map[string]string{"predicateType": predicateType}),
 	}
+	var cert []byte
 	if s.keyless != nil {
-		cert, chain, err := s.keyless.certificate(ctx)
+		c, chain, err := s.keyless.certificate(ctx)
 		if err != nil {
 			return fmt.Errorf("attesting %s: %w", ref, err)
 		}
+		cert = c
 		opts = append(opts, static.WithCertChain(cert, chain))
 	}
 	if s.rekor != nil {
@@ -322,7 +324,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, predicateType stri
 	}
 	ropts := s.remote(ctx)
 	se, err := mutate.AttachAttestationToEntity(ociremote.SignedUnknown(ref, ropts...), att,
-		mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)), mutate.WithReplaceOp(replaceOp{predicateType}))
+		mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)), mutate.WithReplaceOp(replaceOp{predicateType, s.mine(cert)}))
 	if err != nil {
 		return fmt.Errorf("attesting %s: %w", ref, err)
 	}

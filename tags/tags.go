@@ -12,6 +12,7 @@ package tags
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -281,4 +282,35 @@ func Publish(u Tag) ([]Published, error) {
 		{Tag: u.String(), Unique: true},
 		{Tag: floating.String(), Unique: false},
 	}, nil
+}
+
+// Compare orders tags of one version and OS by what they name: the newer update first
+// decides (a WUM timestamp or a U2 level), then the higher release. It returns -1 when a
+// is older than b, 0 when they name the same update and release, +1 when a is newer.
+// Tags of different kinds compare by their numbers, which never happens within one
+// repository's version and OS.
+func Compare(a, b Tag) int {
+	switch {
+	case a.WUM != b.WUM:
+		return cmp(a.WUM, b.WUM)
+	case a.Level != b.Level:
+		return cmp(int64(a.Level), int64(b.Level))
+	default:
+		return cmp(int64(a.Release), int64(b.Release))
+	}
+}
+
+func cmp(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// SortNewest sorts tags newest first (see Compare).
+func SortNewest(ts []Tag) {
+	sort.SliceStable(ts, func(i, j int) bool { return Compare(ts[i], ts[j]) > 0 })
 }

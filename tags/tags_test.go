@@ -208,3 +208,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCompare(t *testing.T) {
+	parse := func(s string) tags.Tag {
+		tg, err := tags.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{"5.8.0.1565855673150", "5.8.0.1567933846116", -1},
+		{"5.8.0.1567933846116-alpine3.10", "5.8.0.1565855673150-alpine3.10", 1},
+		{"5.8.0.1565855673150.2", "5.8.0.1565855673150.1", 1},
+		{"5.8.0.1565855673150", "5.8.0.1565855673150", 0},
+		{"4.2.0.15", "4.2.0.9", 1},
+		{"4.2.0.9.3", "4.2.0.15", -1},
+	} {
+		if got := tags.Compare(parse(c.a), parse(c.b)); got != c.want {
+			t.Errorf("Compare(%s, %s) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+	ts := []tags.Tag{parse("4.2.0.9"), parse("4.2.0.15.1"), parse("4.2.0.15")}
+	tags.SortNewest(ts)
+	if ts[0].String() != "4.2.0.15.1" || ts[2].String() != "4.2.0.9" {
+		t.Errorf("SortNewest = %v", ts)
+	}
+}

@@ -38,10 +38,12 @@ type layerScan struct {
 	paths map[string]bool
 	// whiteouts are paths the layer deletes; opaque are directories it empties.
 	whiteouts, opaque []string
-	// passwd is /etc/passwd when the layer writes it.
+	// passwd is /etc/passwd when the layer writes it as a regular file.
 	passwd []byte
-	// hasPasswd says whether the layer writes /etc/passwd.
-	hasPasswd bool
+	// hasPasswd says whether the layer writes /etc/passwd; passwdOther says what it is
+	// when it is not a regular file ("a symlink to /tmp/pw").
+	hasPasswd   bool
+	passwdOther string
 }
 
 // maxPasswd bounds how much of /etc/passwd is read.
@@ -77,15 +79,33 @@ func scanLayer(l v1.Layer) (*layerScan, error) {
 		}
 		s.paths[p] = true
 		mode := h.FileInfo().Mode()
-		if h.Typeflag == tar.TypeReg && h.Mode&(0o4000|0o2000) != 0 {
+		switch {
+		case h.Typeflag == tar.TypeReg && h.Mode&(0o4000|0o2000) != 0:
 			s.setuid[p] = fmt.Sprintf("%s %04o %d:%d", setBits(h.Mode), h.Mode&0o7777, h.Uid, h.Gid)
-		}
-		if p == "/etc/passwd" && mode.IsRegular() {
-			data, err := io.ReadAll(io.LimitReader(tr, maxPasswd))
-			if err != nil {
-				return nil, err
+		case h.Typeflag == tar.TypeLink:
+			// A hard link shares its target's inode, setuid bit included, and outlives
+			// the target's deletion in a later layer.
+			target := path.Clean("/" + h.Linkname)
+			if m, ok := s.setuid[target]; ok {
+				s.setuid[p] = m + " (hard link to " + target + ")"
+			} else if h.Mode&(0o4000|0o2000) != 0 {
+				s.setuid[p] = fmt.Sprintf("%s %04o %d:%d (hard link to %s)", setBits(h.Mode), h.Mode&0o7777, h.Uid, h.Gid, target)
 			}
-			s.passwd, s.hasPasswd = data, true
+		}
+		if p == "/etc/passwd" {
+			s.hasPasswd, s.passwd, s.passwdOther = true, nil, ""
+			switch {
+			case mode.IsRegular():
+				data, err := io.ReadAll(io.LimitReader(tr, maxPasswd))
+				if err != nil {
+					return nil, err
+				}
+				s.passwd = data
+			case h.Typeflag == tar.TypeSymlink:
+				s.passwdOther = "a symlink to " + h.Linkname
+			default:
+				s.passwdOther = "not a regular file"
+			}
 		}
 	}
 	// Drain what follows the tar's end so that the digest is verified.
@@ -112,6 +132,8 @@ type fsState struct {
 	setuid map[string]string
 	passwd []byte
 	hasPwd bool
+	// pwdOther says what /etc/passwd is when it is not a regular file.
+	pwdOther string
 }
 
 func (st *fsState) apply(s *layerScan) {
@@ -143,7 +165,7 @@ func (st *fsState) apply(s *layerScan) {
 		st.setuid[p] = m
 	}
 	if s.hasPasswd {
-		st.passwd, st.hasPwd = s.passwd, true
+		st.passwd, st.hasPwd, st.pwdOther = s.passwd, true, s.passwdOther
 	}
 }
 
@@ -170,9 +192,12 @@ func checkUser(p *Policy, cf *v1.ConfigFile, fs *fsState) Check {
 	user := cf.Config.User
 	name, _, _ := strings.Cut(user, ":")
 	uid, isRoot, how := resolveUser(name, fs)
+	_, notNumber := strconv.Atoi(name)
 	switch {
 	case user == "":
 		c.Status, c.Detail = Fail, "the image sets no USER, so it runs as root (uid 0)"
+	case notNumber != nil && name != "root" && fs != nil && fs.pwdOther != "":
+		c.Status, c.Detail = Fail, fmt.Sprintf("USER %q is a name, and the image's /etc/passwd is %s: the audit cannot tell which uid the runtime gives it; use a numeric USER (uid:gid)", user, fs.pwdOther)
 	case isRoot:
 		c.Status, c.Detail = Fail, fmt.Sprintf("USER %q is root (uid 0%s)", user, how)
 	case uid < 0:
@@ -187,7 +212,8 @@ func checkUser(p *Policy, cf *v1.ConfigFile, fs *fsState) Check {
 }
 
 // resolveUser finds the uid of a USER's user part: a number, or a name looked up in
-// /etc/passwd. uid is -1 when a name is not there.
+// /etc/passwd the way runc does (moby/sys/user: each line trimmed of spaces, the first
+// entry of the name wins). uid is -1 when a name is not there.
 func resolveUser(name string, fs *fsState) (uid int, root bool, how string) {
 	if n, err := strconv.Atoi(name); err == nil {
 		return n, n == 0, ""
@@ -199,7 +225,7 @@ func resolveUser(name string, fs *fsState) (uid int, root bool, how string) {
 		return -1, false, ""
 	}
 	for _, line := range strings.Split(string(fs.passwd), "\n") {
-		f := strings.Split(line, ":")
+		f := strings.Split(strings.TrimSpace(line), ":")
 		if len(f) >= 3 && f[0] == name {
 			n, err := strconv.Atoi(f[2])
 			if err != nil {
@@ -296,8 +322,11 @@ func checkEnv(p *Policy, cf *v1.ConfigFile) Check {
 		if slices.Contains(p.AllowEnv, k) || v == "" {
 			continue
 		}
-		if profiles.LooksSecret(k) || privateKeyRE.MatchString(v) {
+		switch {
+		case profiles.LooksSecret(k) || privateKeyRE.MatchString(v):
 			c.Findings = append(c.Findings, k+" (value hidden)")
+		case profiles.SecretInValue(v) != "":
+			c.Findings = append(c.Findings, k+" passes "+profiles.SecretInValue(v))
 		}
 	}
 	if len(c.Findings) > 0 {

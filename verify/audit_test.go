@@ -338,3 +338,62 @@ func TestAuditEveryPlatform(t *testing.T) {
 		t.Errorf("error %q", err)
 	}
 }
+
+// TestAuditHostileImages: images made to slip past the audit are caught.
+func TestAuditHostileImages(t *testing.T) {
+	etc := signtest.File{Path: "etc", Dir: true, Mode: 0o755}
+	good := "root:x:0:0:root:/root:/bin/sh\nwso2carbon:x:802:802::/home/wso2carbon:/bin/sh\n"
+	for _, tc := range []struct {
+		name   string
+		user   string
+		env    []string
+		layers [][]signtest.File
+		check  string
+		detail string // in the failing check's detail or findings
+	}{
+		{name: "passwd line with leading spaces maps the user to uid 0", user: "wso2carbon", check: verify.CheckUser, detail: "uid 0",
+			layers: [][]signtest.File{{etc, {Path: "etc/passwd", Mode: 0o644, Data: "root:x:0:0::/root:/bin/sh\n   wso2carbon:x:0:0::/home/wso2carbon:/bin/sh\nwso2carbon:x:802:802::/:/bin/sh\n"}}}},
+		{name: "symlinked passwd", user: "wso2carbon", check: verify.CheckUser, detail: "a symlink to /tmp/pw",
+			layers: [][]signtest.File{{etc, {Path: "etc/passwd", Mode: 0o644, Data: good}},
+				{{Path: "tmp", Dir: true, Mode: 0o1777}, {Path: "tmp/pw", Mode: 0o644, Data: "wso2carbon:x:0:0::/:/bin/sh\n"}, {Path: "etc/passwd", Symlink: "/tmp/pw"}}}},
+		{name: "setuid file reachable through a hard link after its original is deleted", user: "802:802", check: verify.CheckSetuid, detail: "/opt/x (setuid 4755 0:0 (hard link to /bin/su))",
+			layers: [][]signtest.File{{etc, {Path: "etc/passwd", Mode: 0o644, Data: good}, {Path: "bin", Dir: true, Mode: 0o755}, {Path: "bin/su", Mode: 0o4755, Data: "su"}, {Path: "opt", Dir: true, Mode: 0o755}, {Path: "opt/x", HardLink: "bin/su"}},
+				{{Path: "bin/su", Whiteout: true}}}},
+		{name: "secret env without underscores", user: "802:802", env: []string{"DBPASSWORD=s3cret"}, check: verify.CheckEnvSecrets, detail: "DBPASSWORD"},
+		{name: "secret env in camelCase", user: "802:802", env: []string{"dbPassword=s3cret"}, check: verify.CheckEnvSecrets, detail: "dbPassword"},
+		{name: "MYSQL_PWD", user: "802:802", env: []string{"MYSQL_PWD=s3cret"}, check: verify.CheckEnvSecrets, detail: "MYSQL_PWD"},
+		{name: "-D...Password= inside JAVA_OPTS", user: "802:802", env: []string{"JAVA_OPTS=-Xmx2g -Djavax.net.ssl.trustStorePassword=wso2carbon"}, check: verify.CheckEnvSecrets, detail: "-Djavax.net.ssl.trustStorePassword=…"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := signtest.Config()
+			cfg.User = tc.user
+			cfg.Env = append(cfg.Env, tc.env...)
+			layers := tc.layers
+			if layers == nil {
+				layers = [][]signtest.File{signtest.Files()}
+			}
+			r, err := audit(t, signtest.Image(t, cfg, layers...), nil)
+			var verr *verify.ViolationError
+			c := check(t, r, tc.check)
+			if !errors.As(err, &verr) || c.Status != verify.Fail {
+				t.Fatalf("%s: %s (%s), error %v", tc.check, c.Status, c.Detail, err)
+			}
+			if !strings.Contains(c.Detail+" "+strings.Join(c.Findings, " "), tc.detail) {
+				t.Errorf("%s says %q %q, want %q", tc.check, c.Detail, c.Findings, tc.detail)
+			}
+			// The value of a secret is never printed.
+			for _, f := range c.Findings {
+				if strings.Contains(f, "s3cret") || strings.Contains(f, "=wso2carbon") {
+					t.Errorf("a finding shows the secret: %q", f)
+				}
+			}
+		})
+	}
+	// Names that only point at a secret, or are no secret, pass.
+	cfg := signtest.Config()
+	cfg.Env = append(cfg.Env, "PWD=/home/wso2carbon", "KEYSTORE_PASSWORD_FILE=/run/secrets/ks", "JAVA_OPTS=-Djavax.net.ssl.trustStorePassword=$TS_PASSWORD -Xmx1g", "PASSPORT_MODE=strict")
+	r, _ := audit(t, signtest.Image(t, cfg, signtest.Files()), nil)
+	if c := check(t, r, verify.CheckEnvSecrets); c.Status != verify.Pass {
+		t.Errorf("harmless variables: %s %q", c.Detail, c.Findings)
+	}
+}

@@ -58,6 +58,9 @@ type Report struct {
 	Checks    []Check  `json:"checks"`
 	// Passed is true when no check failed (advice does not fail).
 	Passed bool `json:"passed"`
+	// ChecksOff names the checks that were switched off for this run: a pass with any
+	// of them off is not a full pass.
+	ChecksOff []string `json:"checksOff,omitempty"`
 }
 
 // Failed returns the checks that failed.
@@ -100,10 +103,16 @@ func WriteText(out io.Writer, reports []*Report) error {
 			fmt.Fprintln(w)
 		}
 		verdict := "PASSED"
-		if !r.Passed {
+		switch {
+		case !r.Passed:
 			verdict = "FAILED"
+		case len(r.ChecksOff) > 0:
+			verdict = "PASSED WITH CHECKS OFF"
 		}
 		fmt.Fprintf(w, "%s  %s\n", r.Image, verdict)
+		for _, off := range r.ChecksOff {
+			fmt.Fprintf(w, "  WARNING   not checked: %s\n", off)
+		}
 		if r.Digest != "" {
 			fmt.Fprintf(w, "  digest    %s\n", r.Digest)
 		}

@@ -192,7 +192,7 @@ func (c *sigChecker) signature(ctx context.Context, ref name.Digest, reg registr
 	if err != nil && isOperational(err) {
 		return ch, err
 	}
-	layout := "cosign signature tag " + strings.Replace(ref.DigestStr(), ":", "-", 1) + ".sig"
+	layout := "cosign signature tag " + registry.CosignTag(ref.Context(), ref.DigestStr(), registry.SigSuffix).TagStr()
 	if err != nil {
 		// No valid signature in the tag layout: cosign v3 signs into Sigstore bundles
 		// attached as OCI referrers by default, so look there too.

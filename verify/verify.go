@@ -26,9 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 
-	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -113,23 +111,44 @@ func (v *Verifier) Verify(ctx context.Context, image string) (*Report, error) {
 			Detail: "signature not checked (--insecure-skip-signature)"})
 	}
 
-	imgs, err := platformImages(desc)
+	imgs, err := registry.PlatformImages(desc)
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: %w", image, err)
 	}
 	for _, pi := range imgs {
-		r.Platforms = append(r.Platforms, pi.platform)
-		checks, err := v.audit(ctx, pi.platform, pi.img)
+		r.Platforms = append(r.Platforms, pi.Platform)
+		checks, err := v.audit(ctx, pi.Platform, pi.Image)
 		if err != nil {
-			return nil, fmt.Errorf("auditing %s (%s): %w", image, pi.platform, err)
+			return nil, fmt.Errorf("auditing %s (%s): %w", image, pi.Platform, err)
 		}
 		r.Checks = append(r.Checks, checks...)
 	}
+	r.ChecksOff = v.checksOff()
 	r.Passed = len(r.Failed()) == 0
 	if !r.Passed {
 		return r, &ViolationError{Image: image, Failed: r.Failed()}
 	}
 	return r, nil
+}
+
+// checksOff names the checks these options switch off, for the report: a verify that
+// passes with a check off must say so.
+func (v *Verifier) checksOff() []string {
+	var off []string
+	so := v.opts.Signature
+	switch {
+	case v.opts.SkipSignature:
+		off = append(off, "signature and attestations (--insecure-skip-signature)")
+	case len(v.opts.Policy.Attestations) == 0:
+		off = append(off, "attestations (--require-attestations=false, or a policy that requires none)")
+	}
+	if !v.opts.SkipSignature && so.IgnoreTlog {
+		off = append(off, "transparency log (--insecure-ignore-tlog)")
+	}
+	if !v.opts.SkipSignature && so.Keyless() && so.IgnoreSCT {
+		off = append(off, "certificate transparency (--insecure-ignore-sct)")
+	}
+	return off
 }
 
 // VerifyAll verifies every image, in order; the error joins every image's error.
@@ -146,53 +165,6 @@ func (v *Verifier) VerifyAll(ctx context.Context, images []string) ([]*Report, e
 		}
 	}
 	return reports, errors.Join(errs...)
-}
-
-type platformImage struct {
-	platform string
-	img      v1.Image
-}
-
-// platformImages lists the images behind a descriptor: itself, or every platform of
-// an index (attestation manifests, platform "unknown/unknown", are skipped).
-func platformImages(desc *remote.Descriptor) ([]platformImage, error) {
-	if !desc.MediaType.IsIndex() {
-		img, err := desc.Image()
-		if err != nil {
-			return nil, err
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			return nil, err
-		}
-		pl := platforms.Format(platforms.Normalize(platforms.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
-		return []platformImage{{pl, img}}, nil
-	}
-	idx, err := desc.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var out []platformImage
-	for _, m := range im.Manifests {
-		if !m.MediaType.IsImage() || m.Platform == nil || m.Platform.OS == "unknown" {
-			continue
-		}
-		img, err := idx.Image(m.Digest)
-		if err != nil {
-			return nil, err
-		}
-		pl := platforms.Format(platforms.Normalize(platforms.Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}))
-		out = append(out, platformImage{pl, img})
-	}
-	if len(out) == 0 {
-		return nil, errors.New("the index lists no platform image")
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].platform < out[j].platform })
-	return out, nil
 }
 
 // audit reads one platform's config and layers and runs the policy checks.

@@ -8,13 +8,7 @@ package watch
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"sort"
-
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/internal/registry"
@@ -83,7 +77,7 @@ func Check(ctx context.Context, reg registry.Options, plan *build.Plan) (*Status
 		if t.Version != prof.Version || !build.SameOS(t, prof) || !t.Unique() {
 			continue
 		}
-		if newest == nil || newer(t, *newest) {
+		if newest == nil || tags.Compare(t, *newest) > 0 {
 			nt := t
 			newest = &nt
 		}
@@ -94,7 +88,7 @@ func Check(ctx context.Context, reg registry.Options, plan *build.Plan) (*Status
 	if newest != nil {
 		st.Newest = newest.String()
 	}
-	sort.Slice(same, func(i, j int) bool { return same[i].Release > same[j].Release })
+	tags.SortNewest(same)
 
 	if len(same) == 0 {
 		st.Due = true
@@ -145,55 +139,15 @@ func read(ctx context.Context, reg registry.Options, repo, tag string) (*Image, 
 	if err != nil {
 		return nil, err
 	}
-	desc, err := remote.Get(r, reg.Remote(ctx)...)
-	var terr *transport.Error
-	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-		return &Image{Tag: tag}, nil
+	desc, err := reg.Get(ctx, r)
+	if err != nil || desc == nil {
+		return &Image{Tag: tag}, err
 	}
+	labels, err := registry.Labels(desc)
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Tag: tag, Digest: desc.Digest.String()}
-	var labels map[string]string
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return nil, err
-		}
-		im, err := idx.IndexManifest()
-		if err != nil || len(im.Manifests) == 0 {
-			return img, err
-		}
-		i, err := idx.Image(im.Manifests[0].Digest)
-		if err != nil {
-			return nil, err
-		}
-		cf, err := i.ConfigFile()
-		if err != nil {
-			return nil, err
-		}
-		labels = cf.Config.Labels
-	} else {
-		i, err := desc.Image()
-		if err != nil {
-			return nil, err
-		}
-		cf, err := i.ConfigFile()
-		if err != nil {
-			return nil, err
-		}
-		labels = cf.Config.Labels
-	}
-	img.RebuildID = labels[profiles.LabelRebuildID]
-	img.BaseDigest = labels[profiles.LabelBaseDigest]
-	return img, nil
-}
-
-func newer(a, b tags.Tag) bool {
-	if a.WUM != b.WUM || a.Level != b.Level {
-		return a.WUM > b.WUM || a.Level > b.Level
-	}
-	return a.Release > b.Release
+	return &Image{Tag: tag, Digest: desc.Digest.String(), RebuildID: labels[profiles.LabelRebuildID], BaseDigest: labels[profiles.LabelBaseDigest]}, nil
 }
 
 func updateString(t tags.Tag) string {
@@ -201,25 +155,20 @@ func updateString(t tags.Tag) string {
 	return t.String()
 }
 
-// Select is build.Options.Select for `build --if-changed`: it builds a profile only when
-// Check finds it due, under the release Check chose, and otherwise reports why not.
-func Select(reg registry.Options) func(context.Context, *build.Plan) (*build.Plan, *build.Result, error) {
-	return func(ctx context.Context, plan *build.Plan) (*build.Plan, *build.Result, error) {
+// Select is the selector of `build --if-changed`: it builds a profile only when Check
+// finds it due, under the release Check chose, and otherwise says why not.
+func Select(reg registry.Options) func(context.Context, *build.Plan) (build.Selection, error) {
+	return func(ctx context.Context, plan *build.Plan) (build.Selection, error) {
 		st, err := Check(ctx, reg, plan)
 		if err != nil {
-			return nil, nil, err
+			return build.Selection{}, err
 		}
-		if st.Due {
-			if st.Release != plan.Profile.Release {
-				plan = plan.WithRelease(st.Release)
-			}
-			plan.Reasons = st.Reasons
-			return plan, nil, nil
+		if !st.Due {
+			return build.Selection{Reasons: st.Reasons, Tag: st.Tag, Digest: st.Current.Digest}, nil
 		}
-		r := &build.Result{Profile: plan.Profile.Name, Image: plan.Repository, Digest: st.Current.Digest,
-			Skipped: true, Reasons: st.Reasons, Platforms: plan.Platforms, Plan: plan}
-		r.Base.Ref, r.Base.Digest = plan.Base.Ref, plan.Base.Digest
-		r.Tags = []string{st.Tag}
-		return nil, r, nil
+		if st.Release != plan.Profile.Release {
+			plan = plan.WithRelease(st.Release)
+		}
+		return build.Selection{Plan: plan, Reasons: st.Reasons}, nil
 	}
 }

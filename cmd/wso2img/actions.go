@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/internal/ghactions"
+	"github.com/wso2img/wso2img/publish"
 	"github.com/wso2img/wso2img/watch"
 )
 
@@ -15,7 +15,7 @@ import (
 
 // buildToActions writes build's outputs: digest (of the first profile), digests and
 // tags (one a line, with their repository), json, and a summary table.
-func buildToActions(results []*build.Result) error {
+func buildToActions(results []*publish.Result) error {
 	env := ghactions.Load()
 	if env.Output == "" && env.Summary == "" {
 		return nil
@@ -87,8 +87,8 @@ func watchToActions(statuses []*watch.Status) error {
 		ghactions.Table([]string{"profile", "due", "tag", "why"}, rows))
 }
 
-func nonNil(results []*build.Result) []*build.Result {
-	out := []*build.Result{}
+func nonNil(results []*publish.Result) []*publish.Result {
+	out := []*publish.Result{}
 	for _, r := range results {
 		if r != nil {
 			out = append(out, r)

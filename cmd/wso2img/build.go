@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
@@ -14,6 +13,8 @@ import (
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/build/buildkitd"
 	"github.com/wso2img/wso2img/internal/units"
+	"github.com/wso2img/wso2img/profiles"
+	"github.com/wso2img/wso2img/publish"
 	"github.com/wso2img/wso2img/watch"
 )
 
@@ -40,6 +41,7 @@ type buildFlags struct {
 	output    string
 	asJSON    bool
 	ifChanged bool
+	baseCache string
 }
 
 func addBuild(root *cobra.Command) {
@@ -72,6 +74,7 @@ same image again is a no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest bu
 	f.sig.AddFlags(cmd)
 	cmd.Flags().StringVar(&f.output, "output", "registry", "where the image goes: registry (push to the target), oci:DIR (OCI layout) or tar:FILE (OCI archive)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
+	cmd.Flags().StringVar(&f.baseCache, "base-cache", "", "where a base from another registry is kept in the target registry, so that its layers are mounted, not pulled and pushed again: a repository `PREFIX` in the target registry, true for the default <target registry>/"+publish.DefaultBaseCache+", or false for none (default: each profile's baseCache, else true)")
 	cmd.Flags().BoolVar(&f.ifChanged, "if-changed", false, "build only the profiles that wso2img watch finds due (new update, moved base, changed profile or inputs); running it again builds nothing")
 	root.AddCommand(cmd)
 }
@@ -95,8 +98,9 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 		}
 		f.sig.Sign = "false"
 	}
-	if f.ifChanged {
-		opts.Select = watch.Select(opts.Registry)
+	bc, err := parseBaseCache(f.baseCache)
+	if err != nil {
+		return usageError{err}
 	}
 	profs, err := loadProfiles(args)
 	if err != nil {
@@ -107,24 +111,50 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	var afterPush build.Step
-	if signer != nil {
-		afterPush = signStep(signer, time.Now())
+	planner, err := build.NewPlanner(opts)
+	if err != nil {
+		return usageError{err}
 	}
 	c, err := buildkitd.Connect(ctx, buildkitd.Options{Host: f.bk.Host, StateDir: f.bk.StateDir, Insecure: f.reg.Insecure, Log: stderr})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	results, err := runBuilds(ctx, stderr, f.bk.Progress, func(status chan *client.SolveStatus) ([]*build.Result, error) {
-		return build.All(ctx, opts, c, status, profs, out, afterPush)
+	results, err := runBuilds(ctx, stderr, f.bk.Progress, func(status chan *client.SolveStatus) ([]*publish.Result, error) {
+		daemon := build.NewDaemon(opts, f.bk.Host, c, status)
+		defer daemon.Wait()
+		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: daemon, Output: out, Signer: signer, Log: prefixed{stderr}, BaseCache: bc}
+		if f.ifChanged {
+			po.Select = watch.Select(opts.Registry)
+		}
+		p, err := publish.New(po)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return p.Run(ctx, profs)
 	})
 	results = nonNil(results)
 	return firstErr(err, buildToActions(results), emit(cmd.OutOrStdout(), f.asJSON, results, printBuilds))
 }
 
+// parseBaseCache reads --base-cache: "" (the profiles decide), true, false or a prefix.
+func parseBaseCache(s string) (*profiles.BaseCache, error) {
+	switch s {
+	case "":
+		return nil, nil
+	case "true":
+		return &profiles.BaseCache{}, nil
+	case "false":
+		return &profiles.BaseCache{Off: true}, nil
+	}
+	if !strings.Contains(s, "/") || strings.ContainsAny(s, "@ ") {
+		return nil, fmt.Errorf("--base-cache %q: expected a repository prefix in the target registry (registry.acme.com/wso2img-bases), true or false", s)
+	}
+	return &profiles.BaseCache{Prefix: strings.TrimSuffix(s, "/")}, nil
+}
+
 // runBuilds draws BuildKit's progress on w while run builds.
-func runBuilds(ctx context.Context, w io.Writer, mode string, run func(chan *client.SolveStatus) ([]*build.Result, error)) ([]*build.Result, error) {
+func runBuilds(ctx context.Context, w io.Writer, mode string, run func(chan *client.SolveStatus) ([]*publish.Result, error)) ([]*publish.Result, error) {
 	display, err := progressui.NewDisplay(w, progressui.DisplayMode(mode))
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--progress %s: %w", mode, err)}
@@ -142,7 +172,7 @@ func runBuilds(ctx context.Context, w io.Writer, mode string, run func(chan *cli
 	return results, err
 }
 
-func printBuilds(w io.Writer, done []*build.Result) {
+func printBuilds(w io.Writer, done []*publish.Result) {
 	for _, r := range done {
 		if r.Skipped {
 			fmt.Fprintf(w, "%s\tnot built: %s\n", r.Profile, strings.Join(r.Reasons, "; "))
@@ -165,6 +195,9 @@ func printBuilds(w io.Writer, done []*build.Result) {
 			pushed = "written"
 		}
 		fmt.Fprintf(w, "  added\t%d layer(s), %s (%s)\n", r.LayersAdded, units.Bytes(r.BytesAdded), pushed)
+		if r.BaseBytesCopied > 0 || r.BaseBytesPulled > 0 {
+			fmt.Fprintf(w, "  base\t%s copied into the target registry, %s pulled and pushed again\n", units.Bytes(r.BaseBytesCopied), units.Bytes(r.BaseBytesPulled))
+		}
 		signed := "no"
 		if r.Signed {
 			signed = "yes"
@@ -172,6 +205,9 @@ func printBuilds(w io.Writer, done []*build.Result) {
 		fmt.Fprintf(w, "  signed\t%s\n", signed)
 		if len(r.Reasons) > 0 {
 			fmt.Fprintf(w, "  why\t%s\n", strings.Join(r.Reasons, "; "))
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "  note\t%s\n", n)
 		}
 	}
 }

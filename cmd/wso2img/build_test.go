@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -34,6 +35,33 @@ type buildResult struct {
 	BytesAdded  int64 `json:"bytesAdded"`
 	Pushed      bool  `json:"pushed"`
 	Skipped     bool  `json:"skipped"`
+	// BaseBytesCopied and BaseBytesPulled: what crossed from the base's registry.
+	BaseBytesCopied int64    `json:"baseBytesCopied"`
+	BaseBytesPulled int64    `json:"baseBytesPulled"`
+	Notes           []string `json:"notes"`
+	Stages          []struct {
+		Stage, Status, Detail string
+	} `json:"stages"`
+}
+
+// decodeBuilds reads `build --json`.
+func decodeBuilds(t *testing.T, stdout string) []buildResult {
+	t.Helper()
+	var out []buildResult
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || len(out) == 0 {
+		t.Fatalf("build --json is not one JSON document with results: %v\n%s", err, stdout)
+	}
+	return out
+}
+
+// tarOf is a layer's tar holding one file.
+func tarOf(path, content string) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
+	_, _ = tw.Write([]byte(content))
+	_ = tw.Close()
+	return buf.Bytes()
 }
 
 func (w *world) build(t *testing.T, bk *testenv.Buildkitd, target string, extra ...string) (result, []buildResult) {

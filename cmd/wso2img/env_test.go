@@ -32,7 +32,10 @@ var daemons struct {
 	sync.Mutex
 	dir string
 	reg *testenv.Registry
-	bk  *testenv.Buildkitd
+	// vendor is a second registry, for the topology users have: WSO2's registry is not
+	// theirs.
+	vendor *testenv.Registry
+	bk     *testenv.Buildkitd
 }
 
 func TestMain(m *testing.M) {
@@ -48,6 +51,9 @@ func TestMain(m *testing.M) {
 	}
 	if daemons.reg != nil {
 		daemons.reg.Close()
+	}
+	if daemons.vendor != nil {
+		daemons.vendor.Close()
 	}
 	if daemons.dir != "" {
 		os.RemoveAll(daemons.dir)
@@ -83,15 +89,32 @@ func needRegistry(t *testing.T) *testenv.Registry {
 	return daemons.reg
 }
 
-// needBuildkit starts (once) the registry and a buildkitd that reaches it over HTTP.
+// needVendor starts (once) the second registry, which stands for WSO2's.
+func needVendor(t *testing.T) *testenv.Registry {
+	t.Helper()
+	testenv.Need(t, "registry")
+	daemons.Lock()
+	defer daemons.Unlock()
+	if daemons.vendor == nil {
+		reg, err := testenv.StartRegistry(context.Background(), filepath.Join(sharedDir(t), "vendor-registry"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		daemons.vendor = reg
+	}
+	return daemons.vendor
+}
+
+// needBuildkit starts (once) the registries and a buildkitd that reaches them over HTTP.
 func needBuildkit(t *testing.T) (*testenv.Registry, *testenv.Buildkitd) {
 	t.Helper()
 	reg := needRegistry(t)
+	vendor := needVendor(t)
 	testenv.Need(t, "buildkitd")
 	daemons.Lock()
 	defer daemons.Unlock()
 	if daemons.bk == nil {
-		bk, err := testenv.StartBuildkitd(context.Background(), filepath.Join(sharedDir(t), "bk"), []string{reg.Host})
+		bk, err := testenv.StartBuildkitd(context.Background(), filepath.Join(sharedDir(t), "bk"), []string{reg.Host, vendor.Host})
 		if err != nil {
 			t.Fatal(err)
 		}

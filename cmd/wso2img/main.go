@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,8 +18,13 @@ func main() {
 	// fs-verity, say) are not the user's business.
 	logrus.SetLevel(logrus.ErrorLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot().ExecuteContext(ctx)
+	root := newRoot()
+	err := root.ExecuteContext(ctx)
 	stop()
+	var te *timeoutError
+	if err != nil && root.Context() != nil && errors.As(context.Cause(root.Context()), &te) {
+		err = fmt.Errorf("gave up: %w: %w", te, err)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wso2img:", err)
 	}

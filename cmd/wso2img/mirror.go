@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wso2img/wso2img/build"
+	"github.com/wso2img/wso2img/internal/units"
 	"github.com/wso2img/wso2img/mirror"
 	"github.com/wso2img/wso2img/profiles"
 )
@@ -57,7 +58,8 @@ func printMirrored(w io.Writer, results []*mirror.Result) {
 		if len(r.Copied) > 0 {
 			copied = "with " + strings.Join(r.Copied, ", ")
 		}
-		fmt.Fprintf(w, "%s\t%s → %s\n  digest\t%s (%s)\n  build with\t--mirror %s\n", r.Profile, r.From, r.To, r.Digest, copied, r.MirrorFlag)
+		fmt.Fprintf(w, "%s\t%s → %s\n  digest\t%s (%s)\n  copied\t%d blob(s), %s (the rest was there)\n  build with\t--mirror %s\n",
+			r.Profile, r.From, r.To, r.Digest, copied, r.Blobs, units.Bytes(r.Bytes), r.MirrorFlag)
 	}
 }
 
@@ -79,12 +81,11 @@ func mirrorProfile(ctx context.Context, planner *build.Planner, opts build.Optio
 	default:
 		return nil, usageError{fmt.Errorf("profile %q: where to? pass --to PREFIX or set base.mirror in the profile", p.Name)}
 	}
-	if r.Digest, r.Copied, err = mirror.Copy(ctx, opts.Registry, plan.Base.Pull, r.To); err != nil {
+	c, err := mirror.Copy(ctx, opts.Registry, plan.Base.Pull, r.To)
+	if err != nil {
 		return nil, fmt.Errorf("profile %q: %w", p.Name, err)
 	}
-	if r.Copied == nil {
-		r.Copied = []string{}
-	}
+	r.Digest, r.Copied, r.Blobs, r.Bytes = c.Digest, c.Artifacts, c.Blobs, c.Bytes
 	return r, nil
 }
 

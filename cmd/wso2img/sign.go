@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"runtime/debug"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/internal/registry"
 	"github.com/wso2img/wso2img/internal/version"
 	"github.com/wso2img/wso2img/sign"
@@ -80,80 +77,6 @@ func (o *signOptions) signer(ctx context.Context, reg registry.Options, log io.W
 	// let the heap grow around them for the rest of the build.
 	debug.FreeOSMemory()
 	return s, nil
-}
-
-// signStep is the build step between pushing by digest and tagging: it signs the
-// pushed digest and attaches its provenance and SBOM. started is when the build began.
-func signStep(s *sign.Signer, started time.Time) build.Step {
-	return func(ctx context.Context, r *build.Result) error {
-		if r.Ref == nil {
-			return fmt.Errorf("profile %q: nothing pushed to sign", r.Profile)
-		}
-		if err := s.SignBuild(ctx, *r.Ref, subjectOf(r, started, time.Now())); err != nil {
-			return err
-		}
-		r.Signed = true
-		return nil
-	}
-}
-
-// subjectOf describes a build for its signature annotations and attestations.
-func subjectOf(r *build.Result, started, finished time.Time) *sign.Subject {
-	p := r.Plan
-	prof := p.Profile
-	s := &sign.Subject{
-		Profile: prof.Name, ProfileFile: prof.File, ProfileDigest: prof.Digest(),
-		Product: prof.Product, Version: prof.Version, WUM: p.Update.WUM, Level: p.Update.Level,
-		BaseRef: p.Base.Ref, BaseDigest: p.Base.Digest,
-		Platforms: p.Platforms,
-		User:      strconv.Itoa(p.UID) + ":" + strconv.Itoa(p.GID),
-		BuiltAt:   started, FinishedAt: finished,
-		Source: p.Source, Revision: p.Revision,
-	}
-	// The tags the image is about to get (none are written before signing).
-	for _, t := range p.Tags {
-		s.Tags = append(s.Tags, t.Tag)
-	}
-	s.BuilderID, s.InvocationID = ciRun()
-	for _, in := range p.Inputs {
-		si := sign.SubjectInput{Source: in.Source, Digest: in.Digest, Dir: in.Dir, Dest: in.Dest, Signer: in.Signer}
-		if in.Verified != nil {
-			for _, f := range in.Verified.Files {
-				if f.Type != "file" {
-					continue
-				}
-				dest := in.Dest
-				if in.Dir {
-					dest = path.Join(in.Dest, f.Rel)
-				}
-				si.Files = append(si.Files, sign.SubjectFile{Path: dest, SHA256: f.SHA256, Size: f.Size})
-			}
-		}
-		s.Inputs = append(s.Inputs, si)
-	}
-	return s
-}
-
-// ciRun names the builder and the run in GitHub Actions (the workflow file at its ref,
-// and the run's URL); elsewhere both are empty and wso2img is the builder.
-func ciRun() (builder, invocation string) {
-	if os.Getenv("GITHUB_ACTIONS") != "true" {
-		return "", ""
-	}
-	server := os.Getenv("GITHUB_SERVER_URL")
-	if server == "" {
-		server = "https://github.com"
-	}
-	if ref := os.Getenv("GITHUB_WORKFLOW_REF"); ref != "" {
-		builder = server + "/" + ref
-	}
-	if repo, run := os.Getenv("GITHUB_REPOSITORY"), os.Getenv("GITHUB_RUN_ID"); repo != "" && run != "" {
-		invocation = server + "/" + repo + "/actions/runs/" + run
-		if a := os.Getenv("GITHUB_RUN_ATTEMPT"); a != "" {
-			invocation += "/attempts/" + a
-		}
-	}
-	return builder, invocation
 }
 
 // isTerminal reports whether f is a terminal (not /dev/null, a pipe or a file).

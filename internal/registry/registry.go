@@ -7,7 +7,9 @@ package registry
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -27,6 +29,12 @@ type Options struct {
 	Keychain authn.Keychain
 	// UserAgent is sent with every request.
 	UserAgent string
+	// StallTimeout fails a request on which nothing moves for this long; default
+	// DefaultStallTimeout.
+	StallTimeout time.Duration
+	// Transport replaces the shared transport (tests that trust a proxy's CA); it
+	// still gets go-containerregistry's bounded retries.
+	Transport http.RoundTripper
 }
 
 // Mirror maps a registry (or repository prefix) to where its images are mirrored.
@@ -97,7 +105,8 @@ func (o Options) Remote(ctx context.Context) []remote.Option {
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc)}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc),
+		remote.WithTransport(o.transport()), remote.WithRetryBackoff(RetryBackoff)}
 	if o.UserAgent != "" {
 		opts = append(opts, remote.WithUserAgent(o.UserAgent))
 	}

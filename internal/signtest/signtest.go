@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"testing"
 	"time"
@@ -62,6 +63,11 @@ type File struct {
 	Data string
 	// UID and GID own the entry.
 	UID, GID int
+	// Symlink makes a symbolic link to this target; HardLink a hard link to this
+	// earlier path of the same layer.
+	Symlink, HardLink string
+	// Whiteout deletes Path from the layers below (an OCI whiteout entry).
+	Whiteout bool
 }
 
 // BaseDigest is the base digest the labels of Config name.
@@ -155,10 +161,17 @@ func Layer(files []File) (v1.Layer, error) {
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
 		h := &tar.Header{Name: f.Path, Mode: f.Mode, Uid: f.UID, Gid: f.GID, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
-		if f.Dir {
+		switch {
+		case f.Whiteout:
+			h.Typeflag, h.Name = tar.TypeReg, path.Join(path.Dir(f.Path), ".wh."+path.Base(f.Path))
+		case f.Symlink != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, f.Symlink
+		case f.HardLink != "":
+			h.Typeflag, h.Linkname = tar.TypeLink, f.HardLink
+		case f.Dir:
 			h.Typeflag = tar.TypeDir
 			h.Name += "/"
-		} else {
+		default:
 			h.Typeflag = tar.TypeReg
 			h.Size = int64(len(f.Data))
 		}
