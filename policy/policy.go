@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
@@ -125,8 +127,8 @@ func (o Options) Validate() error {
 		}
 	}
 	for _, img := range o.Images {
-		if img == "" || strings.ContainsAny(img, " \t\n") {
-			add("image pattern %q: empty or with spaces", img)
+		if img == "" || strings.ContainsAny(img, " \t\n") || !printable(img) {
+			add("image pattern %q: empty, or with spaces or non-printable characters", img)
 		} else if o.wants(PolicyController) && !pcGlob.MatchString(img) {
 			add("image pattern %q: policy-controller accepts only letters, digits and -_:/*.@ in a glob", img)
 		}
@@ -157,6 +159,11 @@ func (o Options) Validate() error {
 		case id.Issuer == "" && id.IssuerRegExp == "":
 			add("keyless: no OIDC issuer (or a regexp of it)")
 		}
+		for _, v := range []struct{ what, s string }{{"subject", id.Subject}, {"subject regexp", id.SubjectRegExp}, {"issuer", id.Issuer}, {"issuer regexp", id.IssuerRegExp}} {
+			if !printable(v.s) {
+				add("keyless: the %s %q has control or non-printable characters", v.what, v.s)
+			}
+		}
 		for _, re := range []struct{ what, expr string }{{"subject", id.SubjectRegExp}, {"issuer", id.IssuerRegExp}} {
 			if _, err := regexp.Compile(re.expr); re.expr != "" && err != nil {
 				add("keyless: the %s regexp %q: %v", re.what, re.expr, err)
@@ -181,6 +188,12 @@ func (o Options) Validate() error {
 		add("a maximum scan age without requiring a vulnerability scan")
 	}
 	return errors.Join(errs...)
+}
+
+// printable reports whether s is valid UTF-8 with no control characters: what an
+// identity or a pattern in a YAML policy (and its header comment) can carry.
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
 }
 
 func (o Options) name() string {

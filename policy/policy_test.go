@@ -446,3 +446,34 @@ func TestOptionsRejected(t *testing.T) {
 		})
 	}
 }
+
+// FuzzGenerate: whatever repositories, patterns and identities it is given, Generate
+// either refuses them or writes documents that pass their CRDs' schemas.
+func FuzzGenerate(f *testing.F) {
+	f.Add(repository, "registry.acme.com/**", "", "", false)
+	f.Add("acme/wso2am", "", githubID.Subject, githubID.Issuer, true)
+	f.Add("127.0.0.1:5000/x", "*", "a@b.c", "https://accounts.google.com", false)
+	f.Fuzz(func(t *testing.T, repo, image, subject, issuer string, ignoreTlog bool) {
+		o := policy.Options{IgnoreTlog: ignoreTlog}
+		if repo != "" {
+			o.Repositories = []string{repo}
+		}
+		if image != "" {
+			o.Images = []string{image}
+		}
+		if subject == "" && issuer == "" {
+			o.PublicKey = testKey
+		} else {
+			o.Identity = policy.Identity{Subject: subject, Issuer: issuer}
+		}
+		out, err := policy.Generate(o)
+		if err != nil {
+			return
+		}
+		for _, d := range splitDocs(t, out) {
+			if err := validate(t, d); err != nil {
+				t.Errorf("options %+v: a document fails its CRD: %v\n%s", o, err, d)
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -95,8 +96,9 @@ func (o *policyOptions) options(cmd *cobra.Command) (policy.Options, error) {
 // parseAge reads "7d" (days) or a Go duration ("36h", "90m").
 func parseAge(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 {
+		n, err := strconv.ParseInt(days, 10, 64)
+		// A time.Duration holds about 106751 days.
+		if err != nil || n <= 0 || n > int64(math.MaxInt64/(24*time.Hour)) {
 			return 0, fmt.Errorf("%q: want a positive number of days (7d) or a duration (36h)", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil

@@ -171,3 +171,15 @@ func TestParseAge(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseAge(f *testing.F) {
+	for _, s := range []string{"7d", "36h", "90m", "0d", "-1d", "1w", "", "d", "99999999999999d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseAge(s)
+		if err == nil && d <= 0 {
+			t.Errorf("parseAge(%q) = %v: accepted a non-positive age", s, d)
+		}
+	})
+}
