@@ -86,6 +86,7 @@ never taken from a wso2img.yaml found in the current folder: name it with --conf
 	addWatch(root)
 	addMirror(root)
 	addInit(root)
+	addPolicy(root)
 	return root
 }
 
