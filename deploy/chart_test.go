@@ -168,9 +168,9 @@ rebuild:
 
 func TestChartLints(t *testing.T) {
 	for name, doc := range map[string]string{
-		"defaults":   "",
-		"configMap":  profilesConfigMap,
-		"privileged": "buildkitd: {mode: privileged}\n" + profilesConfigMap,
+		"defaults":    "",
+		"configMap":   profilesConfigMap,
+		"privileged":  "buildkitd: {mode: privileged}\n" + profilesConfigMap,
 		"git keyless": "rebuild: {signing: {mode: keyless}, profiles: {source: git, build: [a.yaml], git: {repository: https://git.acme.com/p.git}}}",
 	} {
 		t.Run(name, func(t *testing.T) {

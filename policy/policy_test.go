@@ -27,7 +27,7 @@ func readFile(t *testing.T, path string) string {
 }
 
 var (
-	testKey    = mustRead("testdata/cosign.pub")
+	testKey    = mustRead("testdata/signer.pub") // a public key only: the fixture the golden files name
 	testRoots  = mustRead("testdata/fulcio-root.pem")
 	githubID   = policy.Identity{Subject: "https://github.com/acme/images/.github/workflows/build.yml@refs/heads/main", Issuer: "https://token.actions.githubusercontent.com"}
 	repository = "registry.acme.com/wso2/wso2is"

@@ -34,9 +34,10 @@ import (
 	"github.com/wso2img/wso2img/sign"
 )
 
-// parallel bounds how many profiles are published at once: BuildKit runs their solves
-// side by side, and the registry takes their pushes side by side.
-const parallel = 4
+// DefaultParallel bounds how many profiles are published at once on one daemon:
+// BuildKit runs their solves side by side, and the registry takes their pushes side by
+// side. A fleet of builders takes as many as it has slots (Options.Parallel).
+const DefaultParallel = 4
 
 // Options configure a Publisher.
 type Options struct {
@@ -57,6 +58,8 @@ type Options struct {
 	// Select, when set (build --if-changed), decides after planning whether each
 	// profile is built, and under which release.
 	Select func(ctx context.Context, plan *build.Plan) (build.Selection, error)
+	// Parallel bounds how many profiles are published at once; default DefaultParallel.
+	Parallel int
 	// Log receives progress lines; nil is silent.
 	Log io.Writer
 	// Now is the clock, for the provenance's times; nil is time.Now.
@@ -85,6 +88,9 @@ func New(opts Options) (*Publisher, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = DefaultParallel
 	}
 	return &Publisher{opts: opts, started: opts.Now()}, nil
 }
@@ -140,7 +146,7 @@ func (p *Publisher) Run(ctx context.Context, profs []*profiles.Profile) ([]*Resu
 		}
 	}
 	var g errgroup.Group
-	g.SetLimit(parallel)
+	g.SetLimit(p.opts.Parallel)
 	for i, plan := range plans {
 		if plan == nil {
 			continue

@@ -141,6 +141,20 @@ func New(ctx context.Context, opts Options) (*Fleet, error) {
 	return f, nil
 }
 
+// Slots is how many builds the fleet runs at once: the sum of its builders' limits (a
+// builder without one counts as DefaultParallel).
+func (f *Fleet) Slots() int {
+	n := 0
+	for _, m := range f.members {
+		if m.limit > 0 {
+			n += m.limit
+		} else {
+			n += DefaultParallel
+		}
+	}
+	return n
+}
+
 // newFleet checks every member once, and starts the periodic checks.
 func newFleet(ctx context.Context, members []*member, log io.Writer, interval time.Duration) (*Fleet, error) {
 	if log == nil {

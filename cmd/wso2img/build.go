@@ -147,6 +147,9 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 		if f.ifChanged {
 			po.Select = watch.Select(opts.Registry)
 		}
+		if fl, ok := builder.(interface{ Slots() int }); ok {
+			po.Parallel = max(publish.DefaultParallel, fl.Slots())
+		}
 		p, err := publish.New(po)
 		if err != nil {
 			return nil, usageError{err}

@@ -156,6 +156,9 @@ var trustSettings = map[string]bool{
 	"certificate-oidc-issuer": true, "certificate-oidc-issuer-regexp": true, "sign": true, "tlog-upload": true,
 	"scan": true, "scan-server": true, "scan-db": true, "scan-db-repository": true, "require-vuln-scan": true,
 	"max-scan-age": true, "max-scan-severity": true, "base-cache": true,
+	// An imported build cache is used without rebuilding; an exported one holds the
+	// layers (config files included) and goes where the setting says.
+	"cache-from": true, "cache-to": true,
 }
 
 func isTrustSetting(key string) bool {
@@ -235,6 +238,14 @@ func bindConfig(cmd *cobra.Command, explicit string) error {
 			return
 		}
 		val := v.Get(f.Name)
+		// A setting that is more than a string (builders: a list of maps) reads the
+		// value as the file holds it.
+		if cv, ok := f.Value.(interface{ SetConfigValue(any) error }); ok {
+			if err := cv.SetConfigValue(val); err != nil {
+				errs = append(errs, fmt.Errorf("setting %s from the environment or config file: %w", f.Name, err))
+			}
+			return
+		}
 		var s string
 		switch x := val.(type) {
 		case []any:
