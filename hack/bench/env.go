@@ -20,16 +20,22 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/wso2img/wso2img/internal/netfault"
 	"github.com/wso2img/wso2img/internal/testenv"
 )
 
 // env is what every scenario shares: one registry, one buildkitd, the binaries under
-// test, and a work folder that is removed at the end.
+// test, and a work folder that is removed at the end. For the topology scenario it also
+// has a second, "vendor" registry, reached only through a shaped link.
 type env struct {
 	work  string
 	reg   *testenv.Registry
 	bk    *testenv.Buildkitd
 	bkPID int // buildkitd's pid, for its peak RSS; 0 when it could not be found
+
+	vendor *testenv.Registry // nil unless the topology scenario runs
+	link   *netfault.Shaper  // in front of vendor: the only address the tools are given
+	shape  netfault.Shape
 
 	wso2img, buildctl string
 	buildah           string // "" when buildah is not installed
@@ -41,8 +47,10 @@ type env struct {
 }
 
 // startEnv starts the registry and buildkitd under work. binary is the wso2img to
-// measure; "" is bin/wso2img.
-func startEnv(ctx context.Context, work, binary string) (*env, error) {
+// measure; "" is bin/wso2img. A non-nil shape also starts the vendor registry behind a
+// shaper with that shape, before buildkitd, whose configuration must name the shaper's
+// address as a plain-HTTP registry.
+func startEnv(ctx context.Context, work, binary string, shape *netfault.Shape) (*env, error) {
 	e := &env{work: work}
 	var err error
 	if binary != "" {
@@ -66,7 +74,20 @@ func startEnv(ctx context.Context, work, binary string) (*env, error) {
 	if e.reg, err = testenv.StartRegistry(startCtx, filepath.Join(work, "registry")); err != nil {
 		return nil, err
 	}
-	if e.bk, err = testenv.StartBuildkitd(startCtx, filepath.Join(work, "buildkitd"), []string{e.reg.Host}); err != nil {
+	insecure := []string{e.reg.Host}
+	if shape != nil {
+		if e.vendor, err = testenv.StartRegistry(startCtx, filepath.Join(work, "vendor")); err != nil {
+			e.close()
+			return nil, fmt.Errorf("starting the vendor registry: %w", err)
+		}
+		if e.link, err = netfault.StartShaper(startCtx, e.vendor.Host, *shape); err != nil {
+			e.close()
+			return nil, err
+		}
+		e.shape = *shape
+		insecure = append(insecure, e.link.Host())
+	}
+	if e.bk, err = testenv.StartBuildkitd(startCtx, filepath.Join(work, "buildkitd"), insecure); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -80,6 +101,14 @@ func (e *env) close() {
 		if err := e.bk.Close(); err != nil {
 			logf("stopping buildkitd: %v", err)
 		}
+	}
+	if e.link != nil {
+		if err := e.link.Close(); err != nil {
+			logf("stopping the shaper: %v", err)
+		}
+	}
+	if e.vendor != nil {
+		_ = e.vendor.Close()
 	}
 	if e.reg != nil {
 		_ = e.reg.Close()
@@ -158,6 +187,8 @@ type regStats struct {
 	Uploads, Mounts int
 	// Manifests counts manifests written (the image, and a tag each).
 	Manifests int
+	// ByRepo is Pushed by repository (as the log names it: without the registry).
+	ByRepo map[string]int64
 }
 
 // requestCount marks the start of a window of the registry's log.
@@ -173,7 +204,7 @@ func (e *env) statsSince(mark int, baseLayers map[string]bool) (regStats, error)
 	if err != nil {
 		return regStats{}, err
 	}
-	var s regStats
+	s := regStats{ByRepo: map[string]int64{}}
 	for _, r := range reqs[min(mark, len(reqs)):] {
 		q, _ := url.ParseQuery(r.Query)
 		switch {
@@ -187,12 +218,59 @@ func (e *env) statsSince(mark int, baseLayers map[string]bool) (regStats, error)
 				return s, err
 			}
 			s.Pushed += size
+			s.ByRepo[r.Repository] += size
 			s.Uploads++
 		case r.Kind == "manifest" && r.Method == "PUT" && r.Status == 201:
 			s.Manifests++
 		}
 	}
 	return s, nil
+}
+
+// vendorMark is the start of a window of the vendor registry's log and of the link's
+// counters.
+type vendorMark struct {
+	requests int
+	link     netfault.Stats
+}
+
+func (e *env) markVendor() (vendorMark, error) {
+	if e.vendor == nil {
+		return vendorMark{}, nil
+	}
+	reqs, err := e.vendor.Requests()
+	return vendorMark{requests: len(reqs), link: e.link.Stats()}, err
+}
+
+// vendorStats is what the vendor registry and its link carried in a window.
+type vendorStats struct {
+	BasePulled      int64 // body bytes of GETs of base layers, from the vendor's log
+	Requests        int
+	Down, Up, Conns int64 // the shaper's counters
+}
+
+// vendorSince sums the vendor's requests and the link's bytes from the mark on.
+// baseLayers holds the digests of the vendor's bases' layers.
+func (e *env) vendorSince(m vendorMark, baseLayers map[string]bool) (vendorStats, error) {
+	if e.vendor == nil {
+		return vendorStats{}, nil
+	}
+	// The registry logs a request before the client has read all of the response; the
+	// shaper delivers the last bytes of a body up to RTT/2 later. Every tool has
+	// exited (or, for the limit, returned) by now, so the log is complete.
+	reqs, err := e.vendor.Requests()
+	if err != nil {
+		return vendorStats{}, err
+	}
+	st := e.link.Stats()
+	v := vendorStats{Down: st.Down - m.link.Down, Up: st.Up - m.link.Up, Conns: st.Conns - m.link.Conns}
+	for _, r := range reqs[min(m.requests, len(reqs)):] {
+		v.Requests++
+		if r.Kind == "blob" && r.Method == "GET" && r.Status/100 == 2 && baseLayers[r.Reference] {
+			v.BasePulled += r.Bytes
+		}
+	}
+	return v, nil
 }
 
 // blobSize reads a blob's size from the registry's filesystem storage.

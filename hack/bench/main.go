@@ -3,15 +3,19 @@
 // Command bench is `make bench`: it measures what extending a WSO2 image costs with
 // wso2img — one layer merged onto a lazy base, pushed with cross-repository mounts —
 // against the Dockerfile way WSO2 documents (built with BuildKit and with buildah) and
-// against the physical limit of pushing only the added layer, on bases of growing size.
+// against the physical limit of pushing only the added layer, on bases of growing size,
+// and in the topology users have: the base in the vendor's registry, reached over a
+// shaped link (internal/netfault), the image pushed to their own.
 // It prints a markdown table and writes it, with the raw figures as JSON, the machine and
 // the command, to docs/BENCHMARKS.md.
 //
-//	go run ./hack/bench                   # the full run (make bench), about 10 minutes
+//	go run ./hack/bench                   # the full run (make bench), about 30 minutes
 //	go run ./hack/bench -quick            # small sizes, 2 runs a row: checks the harness
 //	go run ./hack/bench -only cold -runs 3
+//	go run ./hack/bench -only topology -vendor-bandwidth 1Gbit -vendor-rtt 5ms
 //
-// It starts one registry and one buildkitd (internal/testenv) for the whole run, under a
+// It starts one registry and one buildkitd (internal/testenv) for the whole run, and for
+// the topology scenario a second, "vendor" registry behind a netfault.Shaper, under a
 // temporary folder that it removes at the end, also on failure, SIGINT or SIGTERM. It
 // needs root, `make tools` and `make build`; buildah rows need Debian's buildah
 // (hack/bench/deps.sh installs it), and say why when it cannot run.
@@ -34,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wso2img/wso2img/internal/netfault"
 	"github.com/wso2img/wso2img/internal/testenv"
 )
 
@@ -50,16 +55,19 @@ type sizes struct {
 	profiles []int
 	profile  int64 // bytes of each of the N profiles
 	stream   int64
-	runs     int
+	// topoBase and topoExt are the base in the vendor registry and each profile's
+	// additions in the topology scenario: the headline's sizes.
+	topoBase, topoExt int64
+	runs              int
 }
 
 var (
-	full  = sizes{bases: []int64{100e6, 500e6, 1e9}, exts: []int64{5e6, 50e6}, profiles: []int{1, 5, 20}, profile: 1e6, stream: 1e9, runs: 5}
-	quick = sizes{bases: []int64{10e6, 50e6, 100e6}, exts: []int64{1e6, 5e6}, profiles: []int{1, 5, 20}, profile: 100e3, stream: 100e6, runs: 2}
+	full  = sizes{bases: []int64{100e6, 500e6, 1e9}, exts: []int64{5e6, 50e6}, profiles: []int{1, 5, 20}, profile: 1e6, stream: 1e9, topoBase: 500e6, topoExt: 5e6, runs: 5}
+	quick = sizes{bases: []int64{10e6, 50e6, 100e6}, exts: []int64{1e6, 5e6}, profiles: []int{1, 5, 20}, profile: 100e3, stream: 100e6, topoBase: 50e6, topoExt: 1e6, runs: 2}
 )
 
 var (
-	scenarios = []string{"gobench", "cold", "profiles", "stream"}
+	scenarios = []string{"gobench", "cold", "profiles", "stream", "topology"}
 	allTools  = []string{"wso2img", "dockerfile", "buildah", "limit"}
 )
 
@@ -80,7 +88,9 @@ func run() int {
 	tmp := fs.String("tmp", "", "parent of the work folder (default $TMPDIR)")
 	keep := fs.Bool("keep", false, "keep the work folder (logs, registry storage) for inspection")
 	binary := fs.String("wso2img", "", "the wso2img binary to measure (default bin/wso2img): to compare a change")
-	toolList := fs.String("tools", strings.Join(allTools, ","), "tools of the cold and no-change rows, comma-separated: "+strings.Join(allTools, ", "))
+	toolList := fs.String("tools", strings.Join(allTools, ","), "tools of the cold, no-change and topology rows, comma-separated: "+strings.Join(allTools, ", "))
+	vendorBW := fs.String("vendor-bandwidth", "100Mbit", "topology: bandwidth of the link to the vendor registry, each way (100Mbit, 1Gbit, 12.5MB, unlimited)")
+	vendorRTT := fs.Duration("vendor-rtt", 20*time.Millisecond, "topology: round-trip time the link to the vendor registry adds")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -104,6 +114,16 @@ func run() int {
 		want[s] = true
 	}
 
+	bw, err := parseBandwidth(*vendorBW)
+	if err != nil {
+		logf("-vendor-bandwidth: %v", err)
+		return 2
+	}
+	var shape *netfault.Shape
+	if want["topology"] {
+		shape = &netfault.Shape{Up: bw, Down: bw, RTT: *vendorRTT}
+	}
+
 	tools := map[string]bool{}
 	for _, t := range strings.Split(*toolList, ",") {
 		t = strings.TrimSpace(t)
@@ -123,7 +143,7 @@ func run() int {
 		Machine: machine(), Versions: map[string]string{},
 	}
 	res.Command = strings.TrimSpace(res.Command)
-	if err := bench(ctx, res, sz, want, tools, *tmp, *keep, *binary); err != nil {
+	if err := bench(ctx, res, sz, want, tools, *tmp, *keep, *binary, shape); err != nil {
 		if ctx.Err() != nil {
 			logf("interrupted: nothing written")
 			return 130
@@ -161,7 +181,7 @@ func (res *Result) failed() bool {
 
 // bench runs the chosen scenarios. Everything it starts is stopped, and its work folder
 // removed, before it returns.
-func bench(ctx context.Context, res *Result, sz sizes, want, tools map[string]bool, tmp string, keep bool, binary string) error {
+func bench(ctx context.Context, res *Result, sz sizes, want, tools map[string]bool, tmp string, keep bool, binary string, shape *netfault.Shape) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -179,7 +199,8 @@ func bench(ctx context.Context, res *Result, sz sizes, want, tools map[string]bo
 			res.Errors = append(res.Errors, "go test -bench failed: "+res.GoBench.Error)
 		}
 	}
-	if !want["cold"] && !want["profiles"] && !want["stream"] {
+	singleRegistry := want["cold"] || want["profiles"] || want["stream"]
+	if !singleRegistry && !want["topology"] {
 		return nil
 	}
 	if os.Geteuid() != 0 {
@@ -191,7 +212,7 @@ func bench(ctx context.Context, res *Result, sz sizes, want, tools map[string]bo
 		return err
 	}
 	res.Machine.WorkFS = filesystem(work)
-	e, err := startEnv(ctx, work, binary)
+	e, err := startEnv(ctx, work, binary, shape)
 	if err != nil {
 		_ = os.RemoveAll(work)
 		return err
@@ -219,23 +240,25 @@ func bench(ctx context.Context, res *Result, sz sizes, want, tools map[string]bo
 	if !tools["buildah"] {
 		res.Buildah = "not run (-tools)"
 	}
-	h := &harness{e: e, res: res, runs: sz.runs, tools: tools}
-	if err := h.pushBases(ctx, sz.bases); err != nil {
-		return err
-	}
-	for i, n := range sz.exts {
-		if _, err := h.makeExt(i+1, n); err != nil {
+	h := &harness{e: e, res: res, runs: sz.runs, tools: tools, baseLayers: map[string]bool{}, vendorLayers: map[string]bool{}}
+	if singleRegistry {
+		if err := h.pushBases(ctx, sz.bases); err != nil {
 			return err
 		}
+		for i, n := range sz.exts {
+			if _, err := h.makeExt(i+1, n); err != nil {
+				return err
+			}
+		}
 	}
-	mid := res.Bases[len(res.Bases)/2]
 	steps := []struct {
 		name string
 		run  func() error
 	}{
 		{"cold", func() error { return h.cold(ctx) }},
-		{"profiles", func() error { return h.profiles(ctx, mid, sz.profiles, sz.profile) }},
+		{"profiles", func() error { return h.profiles(ctx, res.Bases[len(res.Bases)/2], sz.profiles, sz.profile) }},
 		{"stream", func() error { return h.stream(ctx, res.Bases[0], sz.stream) }},
+		{"topology", func() error { return h.topology(ctx, sz.topoBase, sz.topoExt) }},
 	}
 	for _, s := range steps {
 		if !want[s.name] {

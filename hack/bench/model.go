@@ -23,15 +23,17 @@ type Result struct {
 	// Signing says whether wso2img rows sign (and how), or why they do not.
 	Signing string `json:"signing"`
 	// Buildah says which storage driver the buildah rows used, or why there are none.
-	Buildah string   `json:"buildah"`
-	Bases   []*Base  `json:"bases"`
-	Exts    []*Ext   `json:"extensions"`
-	Rows    []*Row   `json:"rows"`
-	Stream  *Stream  `json:"stream,omitempty"`
-	GoBench *GoBench `json:"goBench,omitempty"`
-	Targets []Target `json:"targets"`
-	Errors  []string `json:"errors,omitempty"`
-	Notes   []string `json:"notes,omitempty"`
+	Buildah string  `json:"buildah"`
+	Bases   []*Base `json:"bases"`
+	Exts    []*Ext  `json:"extensions"`
+	Rows    []*Row  `json:"rows"`
+	Stream  *Stream `json:"stream,omitempty"`
+	// Topology describes the vendor-registry scenario, when it ran.
+	Topology *Topology `json:"topology,omitempty"`
+	GoBench  *GoBench  `json:"goBench,omitempty"`
+	Targets  []Target  `json:"targets"`
+	Errors   []string  `json:"errors,omitempty"`
+	Notes    []string  `json:"notes,omitempty"`
 }
 
 // Machine is what the figures were measured on, read from the machine itself.
@@ -59,6 +61,8 @@ type Base struct {
 	Compressed int64 `json:"compressedBytes"`
 	// dockerfile is the folder of the Dockerfile that extends this base.
 	dockerfile string
+	// tag is the base's tag, where the harness needs it (the topology's bases).
+	tag string
 }
 
 // Ref is the base by digest, as both wso2img and the Dockerfile pin it.
@@ -77,8 +81,10 @@ type Ext struct {
 
 // Row is one tool in one scenario: several runs of the same thing.
 type Row struct {
-	Scenario string `json:"scenario"` // cold, nochange, profiles, stream
-	Tool     string `json:"tool"`     // wso2img, dockerfile, buildah, limit, sha256sum, wso2img plan
+	Scenario string `json:"scenario"` // cold, nochange, profiles, stream, topology
+	// Step is the topology scenario's step: first, second, update or nochange.
+	Step     string `json:"step,omitempty"`
+	Tool     string `json:"tool"` // wso2img, dockerfile, buildah, limit, sha256sum, wso2img plan
 	Base     string `json:"base,omitempty"`
 	BaseSize int64  `json:"baseFillerBytes,omitempty"`
 	Ext      int    `json:"extension,omitempty"`
@@ -97,6 +103,22 @@ type Sample struct {
 	Wall float64 `json:"wallSeconds"`
 	// BasePulled is the bytes of base layers the registry served during the run.
 	BasePulled int64 `json:"basePulledBytes"`
+	// VendorPulled is the bytes of base layers the vendor registry served during the
+	// run (the topology scenario), from its log; LinkDown and LinkUp are every byte the
+	// shaped link to it carried toward the clients and toward the vendor (HTTP headers,
+	// manifests and configs included), LinkConns the connections opened over it.
+	VendorPulled int64 `json:"vendorBasePulledBytes,omitempty"`
+	LinkDown     int64 `json:"linkDownBytes,omitempty"`
+	LinkUp       int64 `json:"linkUpBytes,omitempty"`
+	LinkConns    int64 `json:"linkConnections,omitempty"`
+	// VendorRequests counts the requests the vendor registry served during the run.
+	VendorRequests int `json:"vendorRequests,omitempty"`
+	// BaseCopied is what the tool copied of the base into the target registry:
+	// wso2img's baseBytesCopied, or the blobs the limit uploaded into its copy.
+	BaseCopied int64 `json:"baseCopiedBytes,omitempty"`
+	// ReportedPulled is wso2img's own baseBytesPulled (what BuildKit had to pull of
+	// the base to push the image), to check against the registries' logs.
+	ReportedPulled int64 `json:"reportedBasePulledBytes,omitempty"`
 	// Pushed is the bytes of blobs uploaded (layers and configs), Uploads their number,
 	// Mounts the blobs mounted from another repository instead, Manifests the
 	// manifests (and tags) written.
@@ -151,6 +173,46 @@ type Stream struct {
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
 	How    string `json:"how"`
+}
+
+// Topology is the set-up of the scenario with two registries: a vendor registry
+// holding the base, reached only through a shaped link, and the user's target registry.
+type Topology struct {
+	// Vendor is the vendor registry's own address; Link is the shaper's, the only one
+	// the tools are given.
+	Vendor string `json:"vendor"`
+	Link   string `json:"link"`
+	// Down and Up are the link's bandwidth in bytes per second (0: unlimited), toward
+	// the clients and toward the vendor; RTT the round-trip time it adds.
+	Down  int64   `json:"downBytesPerSecond"`
+	Up    int64   `json:"upBytesPerSecond"`
+	RTTms float64 `json:"rttMilliseconds"`
+	// Base is the stand-in base in the vendor registry; Update is WSO2's next update
+	// of it: the same layers and one more.
+	Base   *Base `json:"base"`
+	Update *Base `json:"update"`
+	// Changed are the blobs of Update that Base lacks (the new layer and the config),
+	// ChangedBytes their size, ChangedLayerBytes that of the layers among them.
+	Changed           []string `json:"changedBlobs"`
+	ChangedBytes      int64    `json:"changedBytes"`
+	ChangedLayerBytes int64    `json:"changedLayerBytes"`
+	// BaseBlobBytes is every blob of Base (layers and config): what a first copy moves.
+	BaseBlobBytes int64 `json:"baseBlobBytes"`
+	// Profiles are the two extensions: the first profile (also rebuilt on the update)
+	// and the second, on the same base.
+	Profiles []*Ext `json:"profiles"`
+	// SlowRuns is how many times the steps that move the base over the link run; the
+	// second profile and its rebuild run Runs times.
+	SlowRuns int `json:"slowRuns"`
+}
+
+// linkSeconds is how long n bytes take to cross the link toward the clients at its
+// bandwidth alone, or 0 when it is unlimited.
+func (t *Topology) linkSeconds(n int64) float64 {
+	if t == nil || t.Down <= 0 {
+		return 0
+	}
+	return float64(n) / float64(t.Down)
 }
 
 // Target is one of the issue's targets, with what was measured.
@@ -258,3 +320,13 @@ func humanBytes(n int64) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// findStep returns the topology scenario's row of a step and tool, or nil.
+func (res *Result) findStep(step, tool string) *Row {
+	for _, r := range res.Rows {
+		if r.Scenario == "topology" && r.Step == step && r.Tool == tool {
+			return r
+		}
+	}
+	return nil
+}

@@ -14,11 +14,12 @@ import (
 
 // toolNames are how the rows' tools read in the tables.
 var toolNames = map[string]string{
-	"wso2img":    "wso2img build",
-	unsignedTool: "wso2img build --sign=false",
-	"dockerfile": "Dockerfile (buildctl)",
-	"buildah":    "buildah bud + push",
-	"limit":      "physical limit (ggcr)",
+	"wso2img":      "wso2img build",
+	unsignedTool:   "wso2img build --sign=false",
+	"dockerfile":   "Dockerfile (buildctl)",
+	"buildah":      "buildah bud + push",
+	"limit":        "physical limit (ggcr)",
+	warmDockerfile: "Dockerfile (buildctl), builder warm",
 }
 
 func toolName(t string) string {
@@ -98,6 +99,7 @@ func printTables(w io.Writer, res *Result) {
 	res.rebuildTable(&b)
 	res.profilesTable(&b)
 	res.streamTable(&b)
+	res.topologyTable(&b)
 	fmt.Fprint(w, b.String())
 }
 
@@ -112,6 +114,9 @@ a profile's inputs as one layer merged (LLB MergeOp) onto the untouched base, wh
 never pulls, and the push mounts them from the base's repository. These benchmarks measure that
 against the way WSO2 documents extensions (a Dockerfile, ` + "`FROM`" + ` the base and ` + "`COPY --chown`" + `) built
 with BuildKit and with buildah, and against the physical limit of pushing only the added layer.
+They do so with the base in the target registry, and in the topology users have: the base in the
+vendor's registry, behind a slower link, the image pushed to their own registry, where wso2img
+copies the base once (only the blobs the target lacks) and mounts it from there.
 
 `)
 	fmt.Fprintf(b, "Measured %s, in %.1f minutes, with %d runs a row (time: median, with min–max).\n\n", res.Started, res.Seconds/60, res.Runs)
@@ -119,7 +124,7 @@ with BuildKit and with buildah, and against the physical limit of pushing only t
 	b.WriteString("## Reproduce\n\n```sh\nmake bench\n```\n\n")
 	b.WriteString("On a clean clone this runs `make tools` and `make build`, installs Debian's `buildah` and GNU `time` if they are missing (`hack/bench/deps.sh`), then the harness, exactly:\n\n")
 	fmt.Fprintf(b, "```sh\n%s\n```\n\n", res.Command)
-	b.WriteString("It needs root (buildkitd, buildah, a mount namespace) and about 10 GB of free disk under `$TMPDIR`; `go run ./hack/bench -quick` is a two-minute smoke run with small sizes. The harness starts one registry and one buildkitd for the whole run and removes everything it made when it ends, also on failure or Ctrl-C.\n\n")
+	b.WriteString("It needs root (buildkitd, buildah, a mount namespace) and about 10 GB of free disk under `$TMPDIR`; `go run ./hack/bench -quick` is a smoke run with small sizes, and `-only topology` (with `-vendor-bandwidth` and `-vendor-rtt`) runs the scenario with two registries alone. The harness starts one registry and one buildkitd for the whole run (and for the topology a second registry behind a shaped link) and removes everything it made when it ends, also on failure or Ctrl-C.\n\n")
 
 	m := res.Machine
 	b.WriteString("## Machine\n\n| cores | CPU | memory | kernel | OS | load average at start → end | work folder on |\n| --- | --- | --- | --- | --- | --- | --- |\n")
@@ -140,7 +145,8 @@ with BuildKit and with buildah, and against the physical limit of pushing only t
 
 	res.methodSection(b)
 	res.targetsTable(b)
-	if analysis != "" {
+	// The analysis explains the single-registry figures.
+	if analysis != "" && len(res.Bases) > 0 {
 		b.WriteString(strings.TrimSpace(analysis) + "\n\n")
 	}
 	res.coldTable(b)
@@ -148,6 +154,7 @@ with BuildKit and with buildah, and against the physical limit of pushing only t
 	res.rebuildTable(b)
 	res.profilesTable(b)
 	res.streamTable(b)
+	res.topologyTable(b)
 	res.goBenchSection(b)
 	if len(res.Notes) > 0 || len(res.Errors) > 0 {
 		b.WriteString("## Notes from this run\n\n")
@@ -166,24 +173,37 @@ func (res *Result) methodSection(b *strings.Builder) {
 	for _, x := range res.Exts {
 		exts = append(exts, x.Label)
 	}
-	fmt.Fprintf(b, `## What is measured
-
-- **Bases**: stand-in WSO2 Identity Server 5.8.0 images (internal/standin: busybox, the product home, user 802) with a third layer of %s of seeded random, incompressible bytes, pushed to a loopback CNCF registry as `+"`<registry>/bench-<size>/wso2is:%s`"+`; wso2img reaches them with `+"`--mirror docker.wso2.com=<registry>/bench-<size>`"+`.
+	b.WriteString("## What is measured\n\n")
+	if len(res.Bases) > 0 {
+		fmt.Fprintf(b, `- **Bases**: stand-in WSO2 Identity Server 5.8.0 images (internal/standin: busybox, the product home, user 802) with a third layer of %s of seeded random, incompressible bytes, pushed to a loopback CNCF registry as `+"`<registry>/bench-<size>/wso2is:%s`"+`; wso2img reaches them with `+"`--mirror docker.wso2.com=<registry>/bench-<size>`"+`.
 - **Extensions**: %s of random local files (four jars) in a profile folder: `+"`extends: wso2is-5.8.0-alpine`, `update: {wum: %d}`"+`, each jar an input with `+"`dest: repository/components/lib/`"+`.
 - **Tools**, on the same registry and the same buildkitd, one after the other within each run:
   - *wso2img build*: `+"`bin/wso2img build --json --progress rawjson`"+` to a fresh `+"`--registry`"+` prefix; signing: %s.
   - *Dockerfile (buildctl)*: `+"`FROM <base>@<digest>` + `COPY --chown=802:802 files/ <home>/repository/components/lib/`"+` through `+"`bin/buildctl build --frontend dockerfile.v0 … --output type=image,name=…,push=true,registry.insecure=true`"+`.
   - *buildah bud + push*: the same Dockerfile, `+"`buildah bud --tls-verify=false`"+` then `+"`buildah push --tls-verify=false`"+`, in a private mount namespace with a fresh `+"`--root`"+` and blob-info cache for each cold run (%s).
   - *physical limit (ggcr)*: the same files as one gzip tar layer (Go's gzip at the default level, as BuildKit uses), built in memory, pushed with go-containerregistry `+"`remote.Write`"+` (the new layer and config uploaded, the base's layers mounted from the base's repository, the manifest written). Nothing that publishes the image can do less.
-- **Signing**: only wso2img signs (and attaches its SBOM and provenance); the headline scenario also has a *wso2img build --sign=false* row, so that the comparison with tools that do not sign can be made like for like.
+`, strings.Join(bases, ", "), baseTag, strings.Join(exts, " and "), wum, res.Signing, res.Buildah)
+	} else {
+		fmt.Fprintf(b, "- **Tools**: *wso2img build* (`bin/wso2img build --json --progress rawjson`; signing: %s), the Dockerfile path through `bin/buildctl`, buildah (%s), and the physical limit with go-containerregistry, as the section of the scenario says.\n", res.Signing, res.Buildah)
+	}
+	fmt.Fprintf(b, `- **Signing**: only wso2img signs (and attaches its SBOM and provenance); the headline scenario and the topology's second profile also have a *wso2img build --sign=false* row, so that the comparison with tools that do not sign can be made like for like.
 - **Cold** runs start from nothing: buildkitd's cache pruned (`+"`testenv.Buildkitd.Prune`"+`), buildah's storage and blob-info cache empty, a fresh target repository. **No-change** runs repeat a cold run's build at once, cache warm, to the same target.
 - **Wall time**: from starting the tool's process to its exit (in-process for the limit), median of the runs with min–max. Ratios are of medians.
 - **Base pulled**: body bytes of registry GETs of blobs that are layers of a base, from the registry's own log (`+"`testenv.Registry.Requests`"+`). **Pushed**: the sizes of all blobs whose upload completed during the run (layers and configs; mounts move no bytes and are counted apart).
 - **Peak RSS**: of the tool's process (wso2img, buildctl, or buildah's shell and the buildah processes it waited for), from GNU time's `+"`%%M`"+` (ru_maxrss of a child it forks; the rusage Go reports for its own children is not used, because Go starts them with vfork and Linux then counts the parent's RSS in the child's peak); **buildkitd**: the daemon's VmHWM during the run (reset through `+"`/proc/<pid>/clear_refs`"+` before each run). **CPU**: user + system seconds of the tool's process (GNU time) and of buildkitd (`+"`/proc/<pid>/stat`"+`) during the run.
 - **Layers added / size delta**: the pushed manifest against the base's: layer count, and compressed bytes of all layers less the base's; "base kept" says the base's layers are the image's first layers, digest for digest.
-- Sizes are SI: 1 MB = 10⁶ bytes.
+%s- Sizes are SI: 1 MB = 10⁶ bytes.
 
-`, strings.Join(bases, ", "), baseTag, strings.Join(exts, " and "), wum, res.Signing, res.Buildah)
+`, res.topologyMethod())
+}
+
+// topologyMethod is the "What is measured" bullet of the scenario with two registries.
+func (res *Result) topologyMethod() string {
+	t := res.Topology
+	if t == nil {
+		return ""
+	}
+	return fmt.Sprintf("- **Vendor registry ≠ target registry**: a second loopback registry plays the vendor's (registry.wso2.com), reached only through a shaped link (%s); the base and WSO2's next update are there, the image goes to the registry above. Four steps — a first build into a new target repository, a second profile on the same base, a WSO2 update, a no-change rebuild — with every tool, each from a fresh state; the physical limit then includes copying the base over the link once. Its section says exactly how.\n", shapeText(netShape(t)))
 }
 
 func (res *Result) targetsTable(b *strings.Builder) {
@@ -203,6 +223,16 @@ func (res *Result) targetsTable(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %s | %s |\n", t.Name, cell(measured), status)
 	}
 	b.WriteString("\n")
+}
+
+// has says whether res has a row of scenario.
+func (res *Result) has(scenario string) bool {
+	for _, r := range res.Rows {
+		if r.Scenario == scenario {
+			return true
+		}
+	}
+	return false
 }
 
 // cell makes text safe for a markdown table cell.
@@ -258,6 +288,9 @@ func (res *Result) ext(id int) *Ext {
 }
 
 func (res *Result) coldTable(b *strings.Builder) {
+	if !res.has("cold") {
+		return
+	}
 	b.WriteString("## Cold build + push\n\nBase pulled and pushed are medians; RSS columns are the highest of the runs.\n\n")
 	b.WriteString("| base | added | tool | wall | × limit | × wso2img | base pulled | pushed | blobs mounted | peak RSS | buildkitd peak RSS | CPU s: tool / buildkitd | layers added | size delta | base kept |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
@@ -301,13 +334,26 @@ func (res *Result) phasesTable(b *strings.Builder) {
 	if base == nil {
 		return
 	}
-	tools := []string{"wso2img", unsignedTool, "dockerfile", "buildah", "limit"}
-	ph := map[string]map[string]float64{}
+	var rows []*Row
+	for _, t := range []string{"wso2img", unsignedTool, "dockerfile", "buildah", "limit"} {
+		rows = append(rows, res.find("cold", t, base.Label, x.ID, 0))
+	}
+	phasesOf(b, fmt.Sprintf("### Where the time goes: %s on the %s base, cold", x.Label, base.Label), rows)
+}
+
+// phasesOf writes a table of the median of each phase of rows (nil rows are left out),
+// a column a tool.
+func phasesOf(b *strings.Builder, title string, rows []*Row) {
+	var cols []*Row
+	ph := map[*Row]map[string]float64{}
 	keys := map[string]bool{}
-	for _, t := range tools {
-		r := res.find("cold", t, base.Label, x.ID, 0)
-		ph[t] = medianPhases(r)
-		for k := range ph[t] {
+	for _, r := range rows {
+		if r == nil || len(r.Samples) == 0 {
+			continue
+		}
+		cols = append(cols, r)
+		ph[r] = medianPhases(r)
+		for k := range ph[r] {
 			keys[k] = true
 		}
 	}
@@ -316,21 +362,21 @@ func (res *Result) phasesTable(b *strings.Builder) {
 	}
 	order := []string{"before the first BuildKit step", "BuildKit steps", "resolve base", "transfer inputs", "pull base layers", "unpack base layers",
 		"export layers (diff + gzip)", "rewrite timestamps", "push layers", "push manifest", "after the last BuildKit step",
-		"bud (pull, copy, commit)", "tar + gzip", "push"}
-	fmt.Fprintf(b, "### Where the time goes: %s on the %s base, cold\n\n", x.Label, base.Label)
-	b.WriteString("Medians of each phase, from BuildKit's progress (`--progress rawjson`; steps overlap, so they do not add up), buildah's two commands, and the limit's two steps.\n\n")
+		"bud (pull, copy, commit)", "copy the base over the link", "tar + gzip", "push"}
+	fmt.Fprintf(b, "%s\n\n", title)
+	b.WriteString("Medians of each phase, from BuildKit's progress (`--progress rawjson`; steps overlap, so they do not add up), buildah's two commands, and the limit's steps.\n\n")
 	b.WriteString("| phase |")
-	for _, t := range tools {
-		fmt.Fprintf(b, " %s |", toolName(t))
+	for _, r := range cols {
+		fmt.Fprintf(b, " %s |", toolName(r.Tool))
 	}
-	b.WriteString("\n| --- |" + strings.Repeat(" --- |", len(tools)) + "\n")
+	b.WriteString("\n| --- |" + strings.Repeat(" --- |", len(cols)) + "\n")
 	for _, k := range order {
 		if !keys[k] {
 			continue
 		}
 		fmt.Fprintf(b, "| %s |", k)
-		for _, t := range tools {
-			if v, ok := ph[t][k]; ok {
+		for _, r := range cols {
+			if v, ok := ph[r][k]; ok {
 				fmt.Fprintf(b, " %s |", secs(v))
 			} else {
 				b.WriteString(" |")
@@ -342,6 +388,9 @@ func (res *Result) phasesTable(b *strings.Builder) {
 }
 
 func (res *Result) rebuildTable(b *strings.Builder) {
+	if !res.has("nochange") {
+		return
+	}
 	b.WriteString("## No-change rebuild\n\nThe cold run's build again, at once, to the same target. wso2img finds the identical image under its unique tag and pushes nothing.\n\n")
 	b.WriteString("| base | added | tool | wall | same digest | pushed (max) | manifests written | peak RSS |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range res.Rows {
@@ -473,4 +522,101 @@ func (res *Result) goBenchSection(b *strings.Builder) {
 		b.WriteString("\n\n")
 	}
 	fmt.Fprintf(b, "<details><summary>go test output</summary>\n\n```\n%s\n```\n\n</details>\n\n", strings.TrimSpace(g.Output))
+}
+
+// topologyTable is the section of the scenario with two registries.
+func (res *Result) topologyTable(b *strings.Builder) {
+	t := res.Topology
+	if t == nil {
+		return
+	}
+	first, second := t.Profiles[0], t.Profiles[1]
+	fmt.Fprintf(b, "## Vendor registry ≠ target registry\n\n")
+	fmt.Fprintf(b, "The topology users have: the official base in WSO2's registry, the extended image pushed to their own. A second CNCF registry on loopback plays the vendor's (registry.wso2.com); the tools reach it only through a shaped link (internal/netfault's `Shaper` on `%s`: %s; the bandwidth is shared by all connections, each direction on its own, and a new connection waits one round trip for its handshake). The target registry is the one of the other scenarios, unshaped loopback.\n\n", t.Link, shapeText(netShape(t)))
+	fmt.Fprintf(b, "The vendor holds a %s stand-in base, `<link>/%s/wso2is:%s` (%s in %d layers, its filler its own, so that the target registry holds none of its blobs), and WSO2's next update, `…:%s`: the same layers and one more of %s (the update's files), with a new config. The link alone takes %s to carry the base's layers and %s the update's new layer.\n\n",
+		t.Base.Label, topoRepo, baseTag, humanBytes(t.Base.Compressed), len(t.Base.Layers), updateTag, humanBytes(t.ChangedLayerBytes), secsOrNone(t.linkSeconds(t.Base.Compressed)), secsOrNone(t.linkSeconds(t.ChangedLayerBytes)))
+	fmt.Fprintf(b, `Steps, each from a fresh state for every tool (buildkitd's cache pruned, buildah's storage empty), as in the cold scenario:
+
+1. **first**: the first build of a new target repository, the target registry holding nothing of the base (%s of random jars, `+"`update: {wum: %d}`"+`);
+2. **second**: a second profile on the same base (other jars, %s), into another target repository, once step 1 has brought the base into the target registry;
+3. **update**: the first profile on WSO2's update (`+"`update: {wum: %d}`"+`), into step 1's repository;
+4. **nochange**: step 2's build again at once, cache warm, to the same target.
+
+Tools:
+
+- *wso2img build*, as in the cold rows, with `+"`--mirror docker.wso2.com=<link>/%s --insecure-registry <link> --base-cache <target registry>/run-NNN-bases`"+`: a fresh cache prefix for each step 1, which copies the base into it (only the blobs the target lacks, streamed from registry to registry); steps 2–4 build from it. Step 2 also runs with `+"`--sign=false`"+`.
+- *Dockerfile (buildctl)*: `+"`FROM <link>/%s/wso2is@<digest>`"+` and the same `+"`COPY --chown`"+`; buildkitd's configuration lists the link's address as a plain-HTTP registry. Step 2 also runs on the builder step 1 left warm (*builder warm*: the base's layers in its cache, as on a long-lived builder, to a new repository).
+- *buildah bud + push*: the same Dockerfile, from empty storage for each cold step.
+- *physical limit (ggcr)*: in steps 1 and 3, first copy what the target registry lacks of the base from the vendor into the limit's own copy in the target registry (go-containerregistry `+"`remote.Image`"+` over the link, `+"`remote.Write`"+` into the target, streamed: in step 1 every blob of the base, %s, over the link at its bandwidth; in step 3 the update's new layer and config, %s); then, in every step, as the single-registry limit: the added files as one gzip tar layer, uploaded with the config, the base's layers mounted from that copy, the manifest written. So step 1's limit is the base's blobs over the link plus the added layer, step 3's the changed blobs plus the added layer, step 2's the added layer alone. It does not sign, and in step 2 it does not ask the vendor anything (it is given the base's digest; wso2img resolves the tag).
+
+Steps 1 and 3, and every step of the Dockerfile path and buildah (which pull the base over the link on each cold run), run %d times; wso2img's and the limit's steps 2 and 4 run %d times, on the base copied by the last step 1.
+
+*Base over the link*: body bytes of the vendor registry's GETs of base layers (its log). *Link ↓*: every byte the link carried toward the clients (the shaper's counters: layers, manifests, configs, HTTP), and the connections opened over it. *Base copied*: the bytes uploaded into the tool's copy of the base in the target registry (the target's log; for wso2img, its `+"`baseBytesCopied`"+` must agree, and a note says when it does not). *Pushed*: every blob uploaded into the target registry, the base's copy included. Wall time and base bytes are medians; RSS the highest of the runs.
+
+`, humanBytes(first.Bytes), wum, humanBytes(second.Bytes), wumUpdate, topoRepo, topoRepo, humanBytes(t.BaseBlobBytes), humanBytes(t.ChangedBytes), t.SlowRuns, res.Runs)
+
+	b.WriteString("| step | tool | wall | × limit | × wso2img | base over the link | link ↓ (connections) | vendor requests | base copied | pushed | blobs mounted | same digest | peak RSS | buildkitd peak RSS | CPU s: tool / buildkitd | layers added | base kept |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, step := range topoSteps {
+		for _, r := range res.Rows {
+			if r.Scenario != "topology" || r.Step != step {
+				continue
+			}
+			if len(r.Samples) == 0 {
+				fmt.Fprintf(b, "| %s | %s | %s |%s\n", step, toolName(r.Tool), cell("could not run: "+r.Error), strings.Repeat(" |", 14))
+				continue
+			}
+			ratio := func(other string) string {
+				o := res.findStep(step, other)
+				if o == nil || len(o.Samples) == 0 {
+					return "–"
+				}
+				return fmt.Sprintf("%.2f×", r.walls().median/o.walls().median)
+			}
+			same := ""
+			if step == "nochange" {
+				n := 0
+				for _, s := range r.Samples {
+					if s.SameDigest != nil && *s.SameDigest {
+						n++
+					}
+				}
+				same = fmt.Sprintf("%d of %d", n, len(r.Samples))
+			}
+			last := r.Samples[len(r.Samples)-1]
+			kept := "no"
+			if last.BaseKept {
+				kept = "yes"
+			}
+			copied := "–"
+			if r.Tool == "wso2img" || r.Tool == unsignedTool || r.Tool == "limit" {
+				copied = medBytes(r, func(s Sample) int64 { return s.BaseCopied })
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s (%.0f) | %.0f | %s | %s | %.0f | %s | %s | %s | %s | %d | %s |\n",
+				step, toolName(r.Tool), wallCell(r), ratio("limit"), ratio("wso2img"),
+				medBytes(r, func(s Sample) int64 { return s.VendorPulled }), medBytes(r, func(s Sample) int64 { return s.LinkDown }),
+				r.median(func(s Sample) float64 { return float64(s.LinkConns) }), r.median(func(s Sample) float64 { return float64(s.VendorRequests) }),
+				copied, medBytes(r, func(s Sample) int64 { return s.Pushed }), r.median(func(s Sample) float64 { return float64(s.Mounts) }), same,
+				maxBytes(r, func(s Sample) int64 { return s.RSS }), maxBytes(r, func(s Sample) int64 { return s.DaemonRSS }),
+				cpuCell(r), last.LayersAdded, kept)
+			if r.Error != "" {
+				fmt.Fprintf(b, "| | | %s |%s\n", cell("later runs failed: "+r.Error), strings.Repeat(" |", 14))
+			}
+		}
+	}
+	b.WriteString("\n")
+
+	var rows []*Row
+	for _, tool := range []string{"wso2img", unsignedTool, "dockerfile", warmDockerfile, "buildah", "limit"} {
+		rows = append(rows, res.findStep("second", tool))
+	}
+	phasesOf(b, fmt.Sprintf("### Where the time goes: step 2, a second profile of %s on the %s base from the vendor", sizeLabel(second.Bytes), t.Base.Label), rows)
+}
+
+// secsOrNone is secs, or "no time" for an unlimited link.
+func secsOrNone(s float64) string {
+	if s <= 0 {
+		return "no time (unlimited bandwidth)"
+	}
+	return secs(s)
 }

@@ -31,13 +31,15 @@ type harness struct {
 	runs       int
 	tools      map[string]bool // which tools the cold rows run
 	baseLayers map[string]bool // every base's layer digests, to count base bytes pulled
-	buildahDrv string          // storage driver that works, once one has
+	// vendorLayers are the layer digests of the vendor registry's bases (the topology
+	// scenario), to count base bytes pulled over the link.
+	vendorLayers map[string]bool
+	buildahDrv   string // storage driver that works, once one has
 }
 
 // pushBases pushes one stand-in base per size, each in its own repository under the
 // official tag, as a mirror of docker.wso2.com.
 func (h *harness) pushBases(ctx context.Context, sizes []int64) error {
-	h.baseLayers = map[string]bool{}
 	for _, size := range sizes {
 		label := sizeLabel(size)
 		slug := strings.ToLower(strings.ReplaceAll(label, " ", ""))
@@ -118,13 +120,22 @@ func (h *harness) makeExt(id int, size int64) (*Ext, error) {
 }
 
 func profileText(target, inputs string) string {
-	return fmt.Sprintf("extends: wso2is-5.8.0-alpine\nupdate: {wum: %d}\ntarget: {repository: %s}\ninputs:\n%s", wum, target, inputs)
+	return profileTextAt(target, inputs, wum)
+}
+
+// profileTextAt is a profile on the update of the WUM timestamp update.
+func profileTextAt(target, inputs string, update int64) string {
+	return fmt.Sprintf("extends: wso2is-5.8.0-alpine\nupdate: {wum: %d}\ntarget: {repository: %s}\ninputs:\n%s", update, target, inputs)
 }
 
 // sample runs one build and adds what the registry and buildkitd saw to what the tool
 // reported.
 func (h *harness) sample(ctx context.Context, b *Base, run func() (outcome, error)) (Sample, outcome, error) {
 	mark, err := h.e.requestCount()
+	if err != nil {
+		return Sample{}, outcome{}, err
+	}
+	vmark, err := h.e.markVendor()
 	if err != nil {
 		return Sample{}, outcome{}, err
 	}
@@ -149,6 +160,15 @@ func (h *harness) sample(ctx context.Context, b *Base, run func() (outcome, erro
 		return s, out, err
 	}
 	s.BasePulled, s.Pushed, s.Uploads, s.Mounts, s.Manifests = st.BasePulled, st.Pushed, st.Uploads, st.Mounts, st.Manifests
+	vs, err := h.e.vendorSince(vmark, h.vendorLayers)
+	if err != nil {
+		return s, out, err
+	}
+	s.VendorPulled, s.VendorRequests, s.LinkDown, s.LinkUp, s.LinkConns = vs.BasePulled, vs.Requests, vs.Down, vs.Up, vs.Conns
+	if out.copyRepo != "" {
+		s.BaseCopied = st.ByRepo[out.copyRepo]
+	}
+	s.ReportedPulled = out.reportedPulled
 	if out.ref != "" {
 		shape, err := inspect(ctx, out.ref, b)
 		if err != nil {
@@ -179,7 +199,14 @@ func (h *harness) record(row *Row, s Sample, err error) bool {
 	if row.runs > 0 {
 		runs = row.runs
 	}
-	logf("  %-8s %-10s %-6s on %-6s run %d/%d: %6.2fs  pulled %s  pushed %s", row.Scenario, row.Tool, sizeLabel(row.Added), row.Base, len(row.Samples), runs, s.Wall, humanBytes(s.BasePulled), humanBytes(s.Pushed))
+	scenario := row.Scenario
+	if row.Step != "" {
+		scenario = row.Step
+	}
+	logf("  %-8s %-10s %-6s on %-6s run %d/%d: %6.2fs  pulled %s  pushed %s", scenario, row.Tool, sizeLabel(row.Added), row.Base, len(row.Samples), runs, s.Wall, humanBytes(s.BasePulled), humanBytes(s.Pushed))
+	if row.Scenario == "topology" {
+		logf("           over the link: base %s, all %s down / %s up, %d connections, %d vendor requests; base copied %s", humanBytes(s.VendorPulled), humanBytes(s.LinkDown), humanBytes(s.LinkUp), s.LinkConns, s.VendorRequests, humanBytes(s.BaseCopied))
+	}
 	return true
 }
 
@@ -313,8 +340,8 @@ func (h *harness) coldDockerfile(ctx context.Context, b *Base, x *Ext, cold, aga
 	return nil
 }
 
-// coldBuildah runs buildah with overlay storage (Debian's default for root), falling back
-// to vfs if overlay cannot work here; if neither can, every buildah row says why.
+// coldBuildah runs buildah from empty storage, then the same build again on the storage
+// it left.
 func (h *harness) coldBuildah(ctx context.Context, b *Base, x *Ext, cold, again *Row) error {
 	if cold.Error != "" {
 		return nil
@@ -325,44 +352,15 @@ func (h *harness) coldBuildah(ctx context.Context, b *Base, x *Ext, cold, again 
 	}
 	target := h.e.nextTarget("buildah")
 	logBase := filepath.Join(h.e.work, "logs", filepath.Base(target))
-	drivers := []string{"overlay", "vfs"}
-	if h.buildahDrv != "" {
-		drivers = []string{h.buildahDrv}
+	s, runErr, err := h.buildahFresh(ctx, b, x, target, logBase+".cold")
+	if err != nil {
+		return err
 	}
-	var (
-		s    Sample
-		err  error
-		errs []string
-	)
-	for _, drv := range drivers {
-		if err := h.e.wipeBuildah(); err != nil {
-			return err
-		}
-		s, _, err = h.sample(ctx, b, func() (outcome, error) { return h.e.buildahRun(ctx, x, b, target, drv, logBase+".cold-"+drv) })
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if err == nil {
-			if h.buildahDrv == "" {
-				h.buildahDrv = drv
-				h.res.Buildah = firstLine("buildah", "--version") + ", run as root, storage driver " + drv
-				if len(errs) > 0 {
-					h.res.Buildah += " (overlay failed: " + errs[0] + ")"
-				}
-			}
-			break
-		}
-		errs = append(errs, drv+": "+firstLines(err.Error(), 8))
-	}
-	if err != nil && h.buildahDrv == "" {
-		// Neither driver works on this machine: say so in every buildah row from now on.
-		h.e.buildahErr = "buildah cannot build here: " + strings.Join(errs, "; ")
-		h.e.buildah = ""
-		h.res.Buildah = h.e.buildahErr
+	if h.e.buildah == "" {
 		cold.Error, again.Error = h.e.buildahErr, h.e.buildahErr
 		return nil
 	}
-	if !h.record(cold, s, err) {
+	if !h.record(cold, s, runErr) {
 		return nil
 	}
 	s2, _, err := h.sample(ctx, b, func() (outcome, error) {
@@ -376,6 +374,45 @@ func (h *harness) coldBuildah(ctx context.Context, b *Base, x *Ext, cold, again 
 	}
 	h.record(again, s2, err)
 	return h.e.wipeBuildah()
+}
+
+// buildahFresh wipes buildah's storage and builds once with overlay storage (Debian's
+// default for root), falling back to vfs if overlay cannot work here. runErr is the
+// build's failure, for the row; err stops the harness. If neither driver has ever
+// worked, it disables buildah (h.e.buildah is "" and h.e.buildahErr says why).
+func (h *harness) buildahFresh(ctx context.Context, b *Base, x *Ext, target, logBase string) (s Sample, runErr, err error) {
+	drivers := []string{"overlay", "vfs"}
+	if h.buildahDrv != "" {
+		drivers = []string{h.buildahDrv}
+	}
+	var errs []string
+	for _, drv := range drivers {
+		if err := h.e.wipeBuildah(); err != nil {
+			return s, nil, err
+		}
+		s, _, runErr = h.sample(ctx, b, func() (outcome, error) { return h.e.buildahRun(ctx, x, b, target, drv, logBase+"-"+drv) })
+		if ctx.Err() != nil {
+			return s, nil, context.Cause(ctx)
+		}
+		if runErr == nil {
+			if h.buildahDrv == "" {
+				h.buildahDrv = drv
+				h.res.Buildah = firstLine("buildah", "--version") + ", run as root, storage driver " + drv
+				if len(errs) > 0 {
+					h.res.Buildah += " (overlay failed: " + errs[0] + ")"
+				}
+			}
+			return s, nil, nil
+		}
+		errs = append(errs, drv+": "+firstLines(runErr.Error(), 8))
+	}
+	if h.buildahDrv == "" {
+		// Neither driver works on this machine: say so in every buildah row from now on.
+		h.e.buildahErr = "buildah cannot build here: " + strings.Join(errs, "; ")
+		h.e.buildah = ""
+		h.res.Buildah = h.e.buildahErr
+	}
+	return s, runErr, nil
 }
 
 // profiles builds n distinct small profiles on one base in one wso2img invocation, cold.

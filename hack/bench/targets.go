@@ -17,6 +17,9 @@ const (
 	maxProfilesRatio = 3.0
 	maxBaseGrowth    = 1.2
 	maxStreamRSS     = 100e6
+	// The topology scenario's: a second profile on a base from another registry.
+	maxTopoLimitRatio = 1.5
+	minTopoSpeedup    = 50.0
 )
 
 // headline picks the scenario the targets name: the first extension (5 MB) on the middle
@@ -170,6 +173,143 @@ func (res *Result) evaluate() {
 		}
 		add(name, strings.Join(parts, "; "), met, why)
 	}
+
+	if t := res.Topology; t != nil {
+		res.evaluateTopology(t, add, missing, usable)
+	}
+}
+
+// evaluateTopology adds the targets of the scenario with two registries.
+func (res *Result) evaluateTopology(t *Topology, add func(string, string, *bool, string), missing func(*Row) string, usable func(*Row) bool) {
+	ok := func(b bool) *bool { return &b }
+	at := fmt.Sprintf("vendor registry ≠ target (%s), %s base, %s added", shapeText(netShape(t)), t.Base.Label, sizeLabel(t.Profiles[0].Bytes))
+	maxOf := func(r *Row, f func(Sample) int64) int64 {
+		return int64(r.max(func(s Sample) float64 { return float64(f(s)) }))
+	}
+
+	first := res.findStep("first", "wso2img")
+	name := at + ", first build: the base crosses the link once and BuildKit pulls none of it"
+	if usable(first) {
+		allOnce := true
+		for _, s := range first.Samples {
+			if s.VendorPulled > t.Base.Compressed || s.ReportedPulled != 0 || s.BasePulled != 0 {
+				allOnce = false
+			}
+		}
+		add(name, fmt.Sprintf("base layers over the link: at most %s of %s; copied at most %s (every blob: %s); BuildKit pulled at most %s (wso2img's baseBytesPulled) and read %s of base layers from the target registry, over %d runs",
+			humanBytes(maxOf(first, func(s Sample) int64 { return s.VendorPulled })), humanBytes(t.Base.Compressed),
+			humanBytes(maxOf(first, func(s Sample) int64 { return s.BaseCopied })), humanBytes(t.BaseBlobBytes),
+			humanBytes(maxOf(first, func(s Sample) int64 { return s.ReportedPulled })), humanBytes(maxOf(first, func(s Sample) int64 { return s.BasePulled })), len(first.Samples)),
+			ok(allOnce), "")
+	} else {
+		add(name, missing(first), nil, "")
+	}
+
+	w, l := res.findStep("second", "wso2img"), res.findStep("second", "limit")
+	name = fmt.Sprintf("%s, second profile on the same base: ≤ %.1f× the physical limit", at, maxTopoLimitRatio)
+	if usable(w) && usable(l) {
+		r := w.walls().median / l.walls().median
+		add(name, fmt.Sprintf("wso2img %s, limit %s: %.2f×", secs(w.walls().median), secs(l.walls().median), r),
+			ok(r <= maxTopoLimitRatio), res.whyTopoLimit(t, w, l))
+	} else {
+		add(name, missing(w)+"; "+missing(l), nil, "")
+	}
+
+	d := res.findStep("second", "dockerfile")
+	name = fmt.Sprintf("%s, second profile on the same base: ≥ %.0f× faster than the Dockerfile path (buildctl) over the link", at, minTopoSpeedup)
+	if usable(w) && usable(d) {
+		r := d.walls().median / w.walls().median
+		measured := fmt.Sprintf("dockerfile %s, wso2img %s: %.1f×", secs(d.walls().median), secs(w.walls().median), r)
+		if warm := res.findStep("second", warmDockerfile); usable(warm) {
+			measured += fmt.Sprintf("; on a builder that kept the base's layers from step 1: %s, %.1f×", secs(warm.walls().median), warm.walls().median/w.walls().median)
+		}
+		add(name, measured, ok(r >= minTopoSpeedup), res.whyTopoDockerfile(t, d))
+	} else {
+		add(name, missing(d), nil, "")
+	}
+
+	if usable(w) {
+		again := res.findStep("nochange", "wso2img")
+		var rows []*Row
+		for _, r := range []*Row{w, again} {
+			if usable(r) {
+				rows = append(rows, r)
+			}
+		}
+		var pulled, copied, down int64
+		n := 0
+		for _, r := range rows {
+			n += len(r.Samples)
+			pulled = max(pulled, maxOf(r, func(s Sample) int64 { return s.VendorPulled }))
+			copied = max(copied, maxOf(r, func(s Sample) int64 { return s.BaseCopied + s.ReportedPulled + s.BasePulled }))
+			down = max(down, maxOf(r, func(s Sample) int64 { return s.LinkDown }))
+		}
+		add(at+", second profile and its no-change rebuild: no base layer crosses the link, none is copied or pulled",
+			fmt.Sprintf("base layers over the link: at most %s; copied or pulled: at most %s, over %d builds (the link carried at most %s in all: manifests, configs, HTTP)", humanBytes(pulled), humanBytes(copied), n, humanBytes(down)),
+			ok(pulled == 0 && copied == 0), "")
+	}
+
+	u := res.findStep("update", "wso2img")
+	name = fmt.Sprintf("%s, WSO2 update (one new layer of %s): copies only the changed layer", at, humanBytes(t.ChangedLayerBytes))
+	if usable(u) {
+		exact := 0
+		for _, s := range u.Samples {
+			if s.BaseCopied == t.ChangedBytes && s.VendorPulled == t.ChangedLayerBytes {
+				exact++
+			}
+		}
+		why := ""
+		if exact != len(u.Samples) {
+			why = fmt.Sprintf("copied %s to %s, base layers over the link %s to %s: more than the update's new blobs",
+				humanBytes(minOf(u, func(s Sample) int64 { return s.BaseCopied })), humanBytes(maxOf(u, func(s Sample) int64 { return s.BaseCopied })),
+				humanBytes(minOf(u, func(s Sample) int64 { return s.VendorPulled })), humanBytes(maxOf(u, func(s Sample) int64 { return s.VendorPulled })))
+		}
+		add(name, fmt.Sprintf("%d of %d runs copied exactly the new layer and config (%s) and read only the new layer over the link (%s)", exact, len(u.Samples), humanBytes(t.ChangedBytes), humanBytes(t.ChangedLayerBytes)),
+			ok(exact == len(u.Samples)), why)
+	} else {
+		add(name, missing(u), nil, "")
+	}
+}
+
+// minOf is the least of a per-sample figure.
+func minOf(r *Row, f func(Sample) int64) int64 {
+	var xs []float64
+	for _, s := range r.Samples {
+		xs = append(xs, float64(f(s)))
+	}
+	return int64(summarise(xs).min)
+}
+
+// whyTopoLimit explains wso2img's distance to the limit on step 2: its fixed cost (as in
+// the single-registry scenario) and what it asks the vendor over the link.
+func (res *Result) whyTopoLimit(t *Topology, w, l *Row) string {
+	wp, lp := medianPhases(w), medianPhases(l)
+	s := ""
+	if u := res.findStep("second", unsignedTool); u != nil && len(u.Samples) > 0 {
+		s = fmt.Sprintf("unsigned (--sign=false) it takes %s, %.2f× the limit; ", secs(u.walls().median), u.walls().median/l.walls().median)
+	}
+	s += fmt.Sprintf("wso2img made %.0f requests to the vendor registry over %.0f new connections (the link adds %.0f ms a round trip and one more for each connection's handshake) to resolve the base's tag and read its manifest and config, which the limit, given the digest, does not",
+		w.median(func(s Sample) float64 { return float64(s.VendorRequests) }), w.median(func(s Sample) float64 { return float64(s.LinkConns) }), t.RTTms)
+	if wp != nil {
+		s += fmt.Sprintf("; it spends %s before BuildKit's first step, %s in BuildKit and %s after its last step; the limit %s on tar + gzip and %s pushing",
+			secs(wp["before the first BuildKit step"]), secs(wp["BuildKit steps"]), secs(wp["after the last BuildKit step"]), secs(lp["tar + gzip"]), secs(lp["push"]))
+	}
+	return s
+}
+
+// whyTopoDockerfile says what the Dockerfile path moves on step 2.
+func (res *Result) whyTopoDockerfile(t *Topology, d *Row) string {
+	pulled := int64(d.median(func(s Sample) float64 { return float64(s.VendorPulled) }))
+	s := fmt.Sprintf("the Dockerfile path pulls the base over the link again (%s of base layers", humanBytes(pulled))
+	if sec := t.linkSeconds(pulled); sec > 0 {
+		s += fmt.Sprintf(", %s at the link's bandwidth alone", secs(sec))
+	}
+	s += fmt.Sprintf(") and pushes it into the new repository (%s pushed)", humanBytes(int64(d.median(func(s Sample) float64 { return float64(s.Pushed) }))))
+	if warm := res.findStep("second", warmDockerfile); warm != nil && len(warm.Samples) > 0 {
+		s += fmt.Sprintf("; a warm builder pulls %s and pushes %s", humanBytes(int64(warm.median(func(s Sample) float64 { return float64(s.VendorPulled) }))),
+			humanBytes(int64(warm.median(func(s Sample) float64 { return float64(s.Pushed) }))))
+	}
+	return s
 }
 
 func (res *Result) findStream(tool string) *Row {

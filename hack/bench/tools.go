@@ -48,6 +48,11 @@ type outcome struct {
 	pushed   *bool // wso2img's own "pushed"
 	phases   map[string]float64
 	results  []wso2imgResult
+	// copied is wso2img's baseBytesCopied, reportedPulled its baseBytesPulled; copyRepo
+	// the repository (without the registry) where the tool keeps the base's copy in the
+	// target registry, whose uploads the harness counts as the base copied.
+	copied, reportedPulled int64
+	copyRepo               string
 }
 
 // wso2imgResult is the part of `wso2img build --json` the harness reads.
@@ -59,6 +64,10 @@ type wso2imgResult struct {
 	BytesAdded  int64  `json:"bytesAdded"`
 	Pushed      bool   `json:"pushed"`
 	Signed      bool   `json:"signed"`
+	// BaseBytesCopied and BaseBytesPulled: what wso2img copied of a base from another
+	// registry into the target registry, and what BuildKit pulled of it to push.
+	BaseBytesCopied int64 `json:"baseBytesCopied"`
+	BaseBytesPulled int64 `json:"baseBytesPulled"`
 }
 
 // wso2imgRun is one `wso2img build` (or plan) of some profiles.
@@ -71,6 +80,9 @@ type wso2imgRun struct {
 	caFile   string
 	logBase  string
 	unsigned bool // --sign=false even when the other builds sign
+	// baseCache, when set, is --base-cache: where wso2img keeps a base from another
+	// registry in the target registry.
+	baseCache string
 }
 
 // wso2img runs bin/wso2img build the way a user would, with BuildKit's raw progress on
@@ -88,6 +100,12 @@ func (e *env) runWso2img(ctx context.Context, r wso2imgRun) (outcome, error) {
 	}
 	if r.caFile != "" {
 		args = append(args, "--ca-file", r.caFile)
+	}
+	if e.link != nil && strings.HasPrefix(r.base.Mirror, e.link.Host()+"/") {
+		args = append(args, "--insecure-registry", e.link.Host())
+	}
+	if r.baseCache != "" && r.verb == "build" {
+		args = append(args, "--base-cache", r.baseCache)
 	}
 	if r.verb == "build" {
 		args = append(args, "--buildkit-host", e.bk.Addr, "--progress", "rawjson")
@@ -128,6 +146,10 @@ func (e *env) runWso2img(ctx context.Context, r wso2imgRun) (outcome, error) {
 		return out, fmt.Errorf("wso2img printed no image or digest: %.500s", res.stdout)
 	}
 	out.ref, out.digest, out.pushed, out.signed = first.Image+"@"+first.Digest, first.Digest, &first.Pushed, first.Signed
+	for _, r := range out.results {
+		out.copied += r.BaseBytesCopied
+		out.reportedPulled += r.BaseBytesPulled
+	}
 	out.phases = phases(res.errLog, start, end)
 	return out, nil
 }
@@ -230,7 +252,7 @@ func (e *env) wipeBuildah() error {
 // config and the manifest. No build system does less and still publishes the image.
 func (e *env) limit(ctx context.Context, x *Ext, b *Base, target string) (outcome, error) {
 	start := time.Now()
-	layer, err := extLayer(x)
+	layer, err := extLayer(x, wum)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -266,9 +288,10 @@ func (e *env) limit(ctx context.Context, x *Ext, b *Base, target string) (outcom
 }
 
 // extLayer is the extension as a gzip tar layer held in memory: the directories down to
-// the lib folder and the files, owned by the product user, at the update's time.
-func extLayer(x *Ext) (*memLayer, error) {
-	mtime := time.UnixMilli(wum)
+// the lib folder and the files, owned by the product user, at the update's time (a WUM
+// timestamp).
+func extLayer(x *Ext, update int64) (*memLayer, error) {
+	mtime := time.UnixMilli(update)
 	var comp bytes.Buffer
 	diff := sha256.New()
 	zw, err := gzip.NewWriterLevel(&comp, gzip.DefaultCompression)
