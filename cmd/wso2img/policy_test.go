@@ -15,7 +15,7 @@ import (
 // pubKey writes a cosign public key (the policy package's test key) and returns its path.
 func pubKey(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "policy", "testdata", "cosign.pub"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "policy", "testdata", "signer.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
