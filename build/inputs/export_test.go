@@ -1,6 +1,9 @@
 package inputs
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // SetProgressEvery changes how often downloads report progress, for a test; it returns
 // the old period.
@@ -22,3 +25,9 @@ func ParseNetrc(data string) [][3]string {
 
 // StagedTime is the time every staged file carries.
 var StagedTime = stagedTime
+
+// CheckSignature exposes the signature check to tests: the pinned primary key's
+// fingerprint that signed data, or why not.
+func (k *Keyring) CheckSignature(data, sig []byte) (string, error) {
+	return k.check(bytes.NewReader(data), sig)
+}

@@ -3,6 +3,7 @@ package inputs
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -68,7 +69,7 @@ func LoadKeyring(path string, fingerprints []string) (*Keyring, error) {
 		}
 		k.pinned = append(k.pinned, fp)
 		if findPrimary(k.trusted, fp) == nil {
-			k.trusted = append(k.trusted, e)
+			k.trusted = append(k.trusted, withRevocations(all, e))
 		}
 	}
 	return k, nil
@@ -125,6 +126,29 @@ func findPrimary(el openpgp.EntityList, fp string) *openpgp.Entity {
 		}
 	}
 	return nil
+}
+
+// withRevocations is e with the revocations of every copy of the same key in the file
+// (a KEYS file that lists a key, and further down the same key with its revocation):
+// a revocation anywhere wins over a copy without it.
+func withRevocations(all openpgp.EntityList, e *openpgp.Entity) *openpgp.Entity {
+	merged := *e
+	merged.Revocations = append([]*packet.Signature(nil), e.Revocations...)
+	merged.Subkeys = append([]openpgp.Subkey(nil), e.Subkeys...)
+	for _, other := range all {
+		if other == e || fingerprint(other) != fingerprint(e) {
+			continue
+		}
+		merged.Revocations = append(merged.Revocations, other.Revocations...)
+		for _, osk := range other.Subkeys {
+			for i := range merged.Subkeys {
+				if bytes.Equal(merged.Subkeys[i].PublicKey.Fingerprint, osk.PublicKey.Fingerprint) {
+					merged.Subkeys[i].Revocations = append(append([]*packet.Signature(nil), merged.Subkeys[i].Revocations...), osk.Revocations...)
+				}
+			}
+		}
+	}
+	return &merged
 }
 
 func findSubkeyOwner(el openpgp.EntityList, fp string) *openpgp.Entity {
@@ -218,6 +242,13 @@ func (f *Fetcher) readSignature(ctx context.Context, s Spec) ([]byte, error) {
 	return sig, nil
 }
 
+// weakHashes are the hashes whose signatures are refused, by name.
+var weakHashes = map[crypto.Hash]string{crypto.SHA1: "SHA-1", crypto.MD5: "MD5", crypto.RIPEMD160: "RIPEMD-160"}
+
+// rejectHashes is weakHashes for go-crypto, so that nothing it parses differently
+// slips through.
+var rejectHashes = map[crypto.Hash]bool{crypto.SHA1: true, crypto.MD5: true, crypto.RIPEMD160: true}
+
 // sigError is why a signature was refused, phrased to follow "found".
 type sigError struct {
 	found string
@@ -247,7 +278,10 @@ func (k *Keyring) check(signed io.Reader, sig []byte) (string, error) {
 			return "", &sigError{"an unreadable armored signature: " + err.Error(), err}
 		}
 	}
-	signer, err := openpgp.CheckDetachedSignature(k.trusted, signed, bytes.NewReader(body), nil)
+	if sig := firstSignature(body); sig != nil && weakHashes[sig.Hash] != "" {
+		return "", &sigError{fmt.Sprintf("a signature by %s made with %s, which is refused: collisions make such signatures forgeable (ask the vendor for a SHA-256 or SHA-512 signature)", k.issuer(body), weakHashes[sig.Hash]), nil}
+	}
+	signer, err := openpgp.CheckDetachedSignature(k.trusted, signed, bytes.NewReader(body), &packet.Config{RejectMessageHashAlgorithms: rejectHashes})
 	if err == nil && signer != nil {
 		return fingerprint(signer), nil
 	}

@@ -3,6 +3,7 @@ package inputs_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -90,8 +91,9 @@ func TestFetchSignature(t *testing.T) {
 		revoked  = testpgp.NewKey(t, "revoked", testpgp.Revoked())
 		revSub   = testpgp.NewKey(t, "revoked-subkey", testpgp.RevokedSubkey())
 		old      = testpgp.NewKey(t, "old", testpgp.CreatedAt(time.Now().Add(-24*time.Hour)))
+		rsa      = testpgp.NewKey(t, "vendor-rsa", testpgp.RSA())
 	)
-	inFile := []*openpgp.Entity{vendor, sub, v6, unpinned, expired, revoked, revSub, old}
+	inFile := []*openpgp.Entity{vendor, sub, v6, unpinned, expired, revoked, revSub, old, rsa}
 	var pinned []string
 	for _, e := range inFile {
 		if e != unpinned {
@@ -99,6 +101,10 @@ func TestFetchSignature(t *testing.T) {
 		}
 	}
 	armoredKR := loadKeyring(t, testpgp.ArmoredPublic(t, inFile...), pinned...)
+	// The vendor's key twice in one file, once with its revocation: revoked wins,
+	// whichever copy comes first.
+	twiceKR := loadKeyring(t, append(testpgp.ArmoredPublic(t, vendor), testpgp.ArmoredPublic(t, testpgp.RevokedCopy(t, vendor))...), testpgp.Fingerprint(vendor))
+	twiceRevokedFirstKR := loadKeyring(t, append(testpgp.ArmoredPublic(t, testpgp.RevokedCopy(t, vendor)), testpgp.ArmoredPublic(t, vendor)...), testpgp.Fingerprint(vendor))
 	binaryKR := loadKeyring(t, testpgp.BinaryPublic(t, inFile...), pinned...)
 	expiredSig := testpgp.Sign(t, old, jar, true, testpgp.SignedAt(time.Now().Add(-2*time.Hour)), testpgp.SignatureLifetime(time.Hour))
 	sigFile := filepath.Join(t.TempDir(), "app.jar.sig")
@@ -134,6 +140,13 @@ func TestFetchSignature(t *testing.T) {
 			reason: "a signature by key " + testpgp.Fingerprint(revoked) + ", which is revoked"},
 		{name: "revoked signing subkey", sig: testpgp.Sign(t, revSub, jar, true), kr: armoredKR,
 			reason: "a signature by subkey " + testpgp.SubkeyFingerprint(revSub) + " of key " + testpgp.Fingerprint(revSub) + ", which is revoked"},
+		{name: "RSA key, SHA-256", sig: testpgp.Sign(t, rsa, jar, true), kr: armoredKR, signer: rsa},
+		{name: "SHA-1 signature", sig: testpgp.Sign(t, rsa, jar, true, testpgp.WithHash(crypto.SHA1)), kr: armoredKR,
+			reason: "made with SHA-1"},
+		{name: "key and its revocation as separate copies", sig: testpgp.Sign(t, vendor, jar, true), kr: twiceKR,
+			reason: "a signature by key " + testpgp.Fingerprint(vendor) + ", which is revoked"},
+		{name: "revocation copy first", sig: testpgp.Sign(t, vendor, jar, true), kr: twiceRevokedFirstKR,
+			reason: "a signature by key " + testpgp.Fingerprint(vendor) + ", which is revoked"},
 		{name: "expired signature", sig: expiredSig, kr: armoredKR,
 			reason: "an expired signature by key " + testpgp.Fingerprint(old)},
 		{name: "not a signature", sig: []byte("hello, world"), kr: armoredKR, reason: "gpg signature: expected a valid signature"},

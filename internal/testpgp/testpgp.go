@@ -4,7 +4,10 @@
 package testpgp
 
 import (
+	"crypto"
+	_ "crypto/sha1" // SHA-1 signatures, made to prove they are refused
 	"bytes"
+	"io"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -24,6 +27,7 @@ type keyOptions struct {
 	revoked       bool
 	subkey        bool
 	revokedSubkey bool
+	rsa           bool
 	v6            bool
 }
 
@@ -50,6 +54,10 @@ func RevokedSubkey() Option {
 }
 
 // V6 makes a version 6 key (RFC 9580, Ed25519): its fingerprint has 64 hex digits.
+// RSA makes a 2048-bit RSA key instead of Ed25519 (slower; for signatures an EdDSA key
+// cannot make, such as SHA-1 ones).
+func RSA() Option { return func(o *keyOptions) { o.rsa = true } }
+
 func V6() Option { return func(o *keyOptions) { o.v6 = true } }
 
 // NewKey makes an Ed25519 key with one user ID "name <name@example.com>" and its
@@ -69,6 +77,9 @@ func NewKey(t testing.TB, name string, opts ...Option) *openpgp.Entity {
 	if o.v6 {
 		cfg.Algorithm = packet.PubKeyAlgoEd25519
 		cfg.V6Keys = true
+	}
+	if o.rsa {
+		cfg.Algorithm, cfg.RSABits = packet.PubKeyAlgoRSA, 2048
 	}
 	e, err := openpgp.NewEntity(name, "", name+"@example.com", cfg)
 	if err != nil {
@@ -142,7 +153,12 @@ type SignOption func(*signOptions)
 type signOptions struct {
 	at       time.Time
 	lifetime time.Duration
+	hash     crypto.Hash
 }
+
+// WithHash makes the signature with this hash (crypto.SHA1 for a weak one, which
+// go-crypto will not write itself: Sign then builds the packet by hand).
+func WithHash(h crypto.Hash) SignOption { return func(o *signOptions) { o.hash = h } }
 
 // SignedAt dates the signature.
 func SignedAt(at time.Time) SignOption { return func(o *signOptions) { o.at = at } }
@@ -169,6 +185,7 @@ func Sign(t testing.TB, e *openpgp.Entity, data []byte, armored bool, opts ...Si
 	cfg := &packet.Config{
 		Time:            func() time.Time { return at },
 		SigLifetimeSecs: uint32(o.lifetime / time.Second),
+		DefaultHash:     o.hash,
 	}
 	// go-crypto refuses to sign with a revoked key; sign with a copy that has no
 	// revocations, so the verifier is the one that has to notice.
@@ -178,6 +195,9 @@ func Sign(t testing.TB, e *openpgp.Entity, data []byte, armored bool, opts ...Si
 	for i := range signer.Subkeys {
 		signer.Subkeys[i].Revocations = nil
 	}
+	if o.hash == crypto.SHA1 {
+		return signSHA1(t, &signer, data, armored, at)
+	}
 	var b bytes.Buffer
 	sign := openpgp.DetachSign
 	if armored {
@@ -185,6 +205,55 @@ func Sign(t testing.TB, e *openpgp.Entity, data []byte, armored bool, opts ...Si
 	}
 	if err := sign(&b, &signer, bytes.NewReader(data), cfg); err != nil {
 		t.Fatalf("testpgp: signing with %s: %v", Fingerprint(e), err)
+	}
+	return b.Bytes()
+}
+
+// RevokedCopy returns a copy of e with a revocation of its primary key: written next to
+// e in one keyring file, it is the same key twice, once revoked.
+func RevokedCopy(t testing.TB, e *openpgp.Entity) *openpgp.Entity {
+	t.Helper()
+	c := *e
+	c.Revocations = append([]*packet.Signature(nil), e.Revocations...)
+	if err := c.RevokeKey(packet.KeyCompromised, "test: compromised", nil); err != nil {
+		t.Fatalf("testpgp: revoking %s: %v", Fingerprint(e), err)
+	}
+	return &c
+}
+
+// signSHA1 writes a v4 binary-document signature hashed with SHA-1, the way old
+// release tooling did, for tests that prove such signatures are refused.
+func signSHA1(t testing.TB, e *openpgp.Entity, data []byte, armored bool, at time.Time) []byte {
+	t.Helper()
+	priv := e.PrivateKey
+	sig := &packet.Signature{
+		Version: 4, SigType: packet.SigTypeBinary, PubKeyAlgo: priv.PubKeyAlgo,
+		Hash: crypto.SHA1, CreationTime: at, IssuerKeyId: &priv.KeyId,
+	}
+	noSalt := false // the salt notation has no SHA-1 form
+	cfg := &packet.Config{Time: func() time.Time { return at }, NonDeterministicSignaturesViaNotation: &noSalt}
+	h, err := sig.PrepareSign(cfg)
+	if err != nil {
+		t.Fatalf("testpgp: SHA-1 signature: %v", err)
+	}
+	h.Write(data)
+	if err := sig.Sign(h, priv, cfg); err != nil {
+		t.Fatalf("testpgp: SHA-1 signature: %v", err)
+	}
+	var b bytes.Buffer
+	w := io.Writer(&b)
+	var aw io.WriteCloser
+	if armored {
+		if aw, err = armor.Encode(&b, openpgp.SignatureType, nil); err != nil {
+			t.Fatal(err)
+		}
+		w = aw
+	}
+	if err := sig.Serialize(w); err != nil {
+		t.Fatalf("testpgp: SHA-1 signature: %v", err)
+	}
+	if aw != nil {
+		aw.Close()
 	}
 	return b.Bytes()
 }
