@@ -4,11 +4,11 @@
 package testpgp
 
 import (
+	"bytes"
 	"crypto"
 	_ "crypto/sha1" // SHA-1 signatures, made to prove they are refused
-	"bytes"
-	"io"
 	"encoding/hex"
+	"io"
 	"strings"
 	"testing"
 	"time"
