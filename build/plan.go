@@ -384,6 +384,11 @@ func (p *Planner) resolveBase(ctx context.Context, prof *profiles.Profile, plan 
 	}
 	plan.Base.Index = desc.MediaType.IsIndex()
 	all, err := registry.PlatformImages(desc)
+	var np *registry.NoPlatformError
+	if errors.As(err, &np) {
+		return &inputs.VerifyError{Profile: prof.Name, Field: "base.image", Source: pull, What: "base index",
+			Expected: "an index whose every image names its platform", Found: np.Error(), Err: err}
+	}
 	if err != nil {
 		return fmt.Errorf("profile %q: reading base %s: %w", prof.Name, pull, err)
 	}
@@ -684,8 +689,82 @@ func checkDests(prof *profiles.Profile, plan *Plan) error {
 		}
 		seen[in.Dest] = i
 	}
+	probs = append(probs, overlaps(plan)...)
 	if len(probs) > 0 {
 		return &profiles.Error{File: prof.File, Problems: probs}
+	}
+	return symlinksInHome(prof, plan)
+}
+
+// provided is a path the layer writes, and which input writes it.
+type provided struct {
+	input int
+	dir   bool
+}
+
+// overlaps finds paths that two inputs write, unless both write a directory there (two
+// directory inputs may fill one folder), and paths one input writes below another's
+// file: the layer would hold one of them, silently.
+func overlaps(plan *Plan) []profiles.Problem {
+	paths := map[string]provided{}
+	var probs []profiles.Problem
+	add := func(i int, p string, dir bool) {
+		if prev, ok := paths[p]; ok && prev.input != i && !(prev.dir && dir) {
+			probs = append(probs, profiles.Problem{Field: fmt.Sprintf("inputs[%d].dest", i),
+				Message: fmt.Sprintf("%s is also written by inputs[%d]: one would silently replace the other", p, prev.input)})
+			return
+		}
+		if _, ok := paths[p]; !ok {
+			paths[p] = provided{i, dir}
+		}
+	}
+	for i, in := range plan.Inputs {
+		if !in.Dir || in.Verified == nil {
+			add(i, in.Dest, false)
+			continue
+		}
+		add(i, in.Dest, true)
+		for _, f := range in.Verified.Files {
+			add(i, path.Join(in.Dest, f.Rel), f.Type == "dir")
+		}
+	}
+	for p, pr := range paths {
+		for d := path.Dir(p); d != "/" && d != "."; d = path.Dir(d) {
+			if above, ok := paths[d]; ok && !above.dir && above.input != pr.input {
+				probs = append(probs, profiles.Problem{Field: fmt.Sprintf("inputs[%d].dest", pr.input),
+					Message: fmt.Sprintf("%s lands below %s, which inputs[%d] writes as a file", p, d, above.input)})
+				break
+			}
+		}
+	}
+	sort.Slice(probs, func(i, j int) bool { return probs[i].Message < probs[j].Message })
+	return probs
+}
+
+// symlinksInHome refuses a symlink of a directory input (or an extracted archive) that
+// points out of the product home once it is in the image: what it reaches there is the
+// base's, or nothing, never what was verified.
+func symlinksInHome(prof *profiles.Profile, plan *Plan) error {
+	for i, in := range plan.Inputs {
+		if !in.Dir || in.Verified == nil {
+			continue
+		}
+		for _, f := range in.Verified.Files {
+			if f.Type != "symlink" {
+				continue
+			}
+			at := path.Join(in.Dest, f.Rel)
+			to := f.Target
+			if !path.IsAbs(to) {
+				to = path.Join(path.Dir(at), to)
+			}
+			to = path.Clean(to)
+			if to != plan.Home && !strings.HasPrefix(to, plan.Home+"/") {
+				return &inputs.VerifyError{Profile: prof.Name, Field: fmt.Sprintf("inputs[%d]", i), Source: in.Source, What: "symlink",
+					Expected: "symlinks that stay inside the product home " + plan.Home + " in the image",
+					Found:    fmt.Sprintf("%s -> %s, which points to %s", f.Rel, f.Target, to)}
+			}
+		}
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ const (
 	CheckHistorySecrets = "history-secrets"
 	CheckHealthcheck    = "healthcheck"
 	CheckLabels         = "labels"
+	CheckPlatforms      = "platforms"
 )
 
 // Check is one check of one image (or one platform of it), with why it came out so.

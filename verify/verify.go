@@ -112,6 +112,13 @@ func (v *Verifier) Verify(ctx context.Context, image string) (*Report, error) {
 	}
 
 	imgs, err := registry.PlatformImages(desc)
+	var np *registry.NoPlatformError
+	if errors.As(err, &np) {
+		r.add(Check{ID: CheckPlatforms, Title: "every image names its platform", Rule: ruleLabels, Status: Fail,
+			Detail: np.Error() + ": no runtime would pick it, and it cannot be audited as any platform"})
+		r.Passed = false
+		return r, &ViolationError{Image: image, Failed: r.Failed()}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: %w", image, err)
 	}

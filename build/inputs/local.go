@@ -90,6 +90,9 @@ func (st *Stage) localFile(ctx context.Context, s Spec, file *os.File, fi fs.Fil
 	if err != nil {
 		return nil, err
 	}
+	if err := oneName(s, s.Path, fi); err != nil {
+		return nil, err
+	}
 	max := st.f.maxSizeOf(s)
 	if fi.Size() > max {
 		return nil, sizeErr(s, max, units.Bytes(fi.Size()))
@@ -189,7 +192,7 @@ func (st *Stage) localDir(ctx context.Context, s Spec, r *os.Root, root, rel str
 			}
 			dirs = append(dirs, e)
 		case m.IsRegular():
-			if err := st.copyEntry(ctx, r, p, out, &e); err != nil {
+			if err := st.copyEntry(ctx, s, r, p, out, &e); err != nil {
 				return fmt.Errorf("copying %s: %w", rel, err)
 			}
 			v.Size += e.Size
@@ -234,7 +237,7 @@ func (st *Stage) localDir(ctx context.Context, s Spec, r *os.Root, root, rel str
 
 // copyEntry copies the regular file at p (below r) to e.Rel below out while hashing
 // it, and fills e from what was read: the file as opened, not as listed.
-func (st *Stage) copyEntry(ctx context.Context, r *os.Root, p string, out *os.Root, e *File) error {
+func (st *Stage) copyEntry(ctx context.Context, s Spec, r *os.Root, p string, out *os.Root, e *File) error {
 	in, err := r.OpenFile(p, readFlags, 0)
 	if err != nil {
 		return err
@@ -246,6 +249,9 @@ func (st *Stage) copyEntry(ctx context.Context, r *os.Root, p string, out *os.Ro
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("it changed into %s while it was read", kind(fi.Mode()))
+	}
+	if err := oneName(s, e.Rel, fi); err != nil {
+		return err
 	}
 	w, err := out.OpenFile(e.Rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -352,4 +358,15 @@ func kind(m fs.FileMode) string {
 		return "a block device"
 	}
 	return "a special file (" + m.Type().String() + ")"
+}
+
+// oneName refuses a local file that has other names (hard links): a hard link to a file
+// outside the profile folder — /etc/shadow, say — reads as an ordinary file inside it,
+// and no path check can tell.
+func oneName(s Spec, name string, fi fs.FileInfo) error {
+	if n := links(fi); n > 1 {
+		return verifyErr(s, whatLocalFile, "files with one name each (copy hard-linked files into the profile folder)",
+			fmt.Sprintf("%s, a hard link with %d names: its other names may be outside the profile folder", name, n))
+	}
+	return nil
 }

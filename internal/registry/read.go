@@ -97,7 +97,7 @@ func PlatformImages(desc *remote.Descriptor) ([]PlatformImage, error) {
 			continue
 		}
 		if m.Platform == nil || m.Platform.OS == "" {
-			return nil, fmt.Errorf("index %s lists image %s with no platform", desc.Digest, m.Digest)
+			return nil, &NoPlatformError{Index: desc.Digest.String(), Image: m.Digest.String()}
 		}
 		if m.Platform.OS == "unknown" {
 			continue // an attestation manifest
@@ -113,6 +113,14 @@ func PlatformImages(desc *remote.Descriptor) ([]PlatformImage, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Platform < out[j].Platform })
 	return out, nil
+}
+
+// NoPlatformError is an index that lists an image without naming its platform: no
+// runtime would pick it, and no check can say which platform it is audited as.
+type NoPlatformError struct{ Index, Image string }
+
+func (e *NoPlatformError) Error() string {
+	return fmt.Sprintf("index %s lists image %s with no platform", e.Index, e.Image)
 }
 
 func formatPlatform(os, arch, variant string) string {
