@@ -58,7 +58,9 @@ func (d *Daemon) Push(ctx context.Context, plan *Plan) (*Pushed, error) {
 		return nil, fmt.Errorf("profile %q: target %s: %w", plan.Profile.Name, plan.Repository, err)
 	}
 	insecure := d.opts.Registry.IsInsecure(repo.RegistryStr())
-	digest, err := d.s.solve(ctx, plan, registryExport(plan, true, insecure))
+	digest, err := d.retryPush(ctx, plan, func() (string, error) {
+		return d.s.solve(ctx, plan, registryExport(plan, true, insecure))
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"io"
 	"os"
 	"path/filepath"
@@ -179,10 +181,14 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 		}
 	}
 	if err != nil {
+		at := ""
 		if s.name != "" {
-			return "", fmt.Errorf("profile %q: building on BuildKit at %s: %w", plan.Profile.Name, s.name, err)
+			at = " at " + s.name
 		}
-		return "", fmt.Errorf("profile %q: building on BuildKit: %w", plan.Profile.Name, err)
+		if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable && ctx.Err() == nil {
+			return "", fmt.Errorf("profile %q: BuildKit%s stopped answering in the middle of the build (the daemon died, or the connection to it was lost); no tag was written, and running again completes the image: %w", plan.Profile.Name, at, err)
+		}
+		return "", fmt.Errorf("profile %q: building on BuildKit%s: %w", plan.Profile.Name, at, err)
 	}
 	digest := resp.ExporterResponse[exptypes.ExporterImageDigestKey]
 	if digest == "" {

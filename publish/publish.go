@@ -181,7 +181,7 @@ func (p *Publisher) Publish(ctx context.Context, plan *build.Plan) (*Result, err
 		}
 		img.Records = append(img.Records, rec)
 		if rec.Detail != "" {
-			fmt.Fprintf(p.opts.Log, "profile %q: %s %s: %s\n", plan.Profile.Name, rec.Stage, rec.Status, rec.Detail)
+			fmt.Fprintf(p.opts.Log, "profile %q: %s (%s): %s\n", plan.Profile.Name, rec.Stage, rec.Status, rec.Detail)
 		}
 	}
 	return img.result(), failed

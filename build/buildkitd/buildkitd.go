@@ -43,22 +43,33 @@ type Options struct {
 
 // Connect returns a client of a daemon that answers, starting a private one if needed.
 func Connect(ctx context.Context, o Options) (*client.Client, error) {
+	c, _, err := ConnectAddr(ctx, o)
+	return c, err
+}
+
+// ConnectAddr is Connect, and says which daemon answered: its address, for messages
+// that must name it (a daemon lost mid-build).
+func ConnectAddr(ctx context.Context, o Options) (*client.Client, string, error) {
 	if o.Host != "" {
 		c, err := dial(ctx, o.Host, 10*time.Second)
 		if err != nil {
-			return nil, fmt.Errorf("cannot reach BuildKit at %s (--buildkit-host / BUILDKIT_HOST): %w; leave both unset to let wso2img start its own buildkitd", o.Host, err)
+			return nil, "", fmt.Errorf("cannot reach BuildKit at %s (--buildkit-host / BUILDKIT_HOST): %w; leave both unset to let wso2img start its own buildkitd", o.Host, err)
 		}
-		return c, nil
+		return c, o.Host, nil
 	}
 	if _, err := os.Stat(strings.TrimPrefix(DefaultAddr, "unix://")); err == nil {
 		if c, err := dial(ctx, DefaultAddr, 3*time.Second); err == nil {
 			if len(o.Insecure) > 0 {
 				logf(o.Log, "using the system buildkitd at %s: it must itself be configured for the plain-HTTP registries %s", DefaultAddr, strings.Join(o.Insecure, ", "))
 			}
-			return c, nil
+			return c, DefaultAddr, nil
 		}
 	}
-	return private(ctx, o)
+	c, err := private(ctx, o)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, "unix://" + SocketPath(privateDir(o)) + " (wso2img's own buildkitd)", nil
 }
 
 // dial connects and checks that the daemon answers with a worker.
@@ -80,20 +91,28 @@ func dial(ctx context.Context, addr string, timeout time.Duration) (*client.Clie
 	return c, nil
 }
 
+// privateDir is the state folder of wso2img's own daemon ("" when there is no home).
+func privateDir(o Options) string {
+	if o.StateDir != "" {
+		return o.StateDir
+	}
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		base = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(base, "wso2img", "buildkitd")
+}
+
 // private connects to wso2img's own daemon, (re)starting it when it is not running or
 // was started with another configuration.
 func private(ctx context.Context, o Options) (*client.Client, error) {
-	dir := o.StateDir
+	dir := privateDir(o)
 	if dir == "" {
-		base := os.Getenv("XDG_STATE_HOME")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return nil, fmt.Errorf("finding a state folder for buildkitd: %w", err)
-			}
-			base = filepath.Join(home, ".local", "state")
-		}
-		dir = filepath.Join(base, "wso2img", "buildkitd")
+		return nil, errors.New("finding a state folder for buildkitd: no home folder; set XDG_STATE_HOME or --state-dir")
 	}
 	bin, runc, err := binaries()
 	if err != nil {

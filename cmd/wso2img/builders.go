@@ -108,11 +108,11 @@ func (o *buildkitOptions) builders() ([]fleet.Builder, error) {
 // the default socket or wso2img's private buildkitd.
 func (o *buildkitOptions) connect(ctx context.Context, opts build.Options, builders []fleet.Builder, insecure []string, status chan<- *client.SolveStatus, log io.Writer) (build.Interface, func(), error) {
 	if len(builders) == 0 {
-		c, err := buildkitd.Connect(ctx, buildkitd.Options{StateDir: o.StateDir, Insecure: insecure, Log: log})
+		c, addr, err := buildkitd.ConnectAddr(ctx, buildkitd.Options{StateDir: o.StateDir, Insecure: insecure, Log: log})
 		if err != nil {
 			return nil, nil, err
 		}
-		d := build.NewDaemon(opts, "", c, status)
+		d := build.NewDaemon(opts, addr, c, status)
 		return d, func() { d.Wait(); c.Close() }, nil
 	}
 	f, err := fleet.New(ctx, fleet.Options{Build: opts, Builders: builders, Status: status, Log: prefixed{log}})

@@ -21,6 +21,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/wso2img/wso2img/internal/netfault"
 	"github.com/wso2img/wso2img/internal/standin"
 	"github.com/wso2img/wso2img/internal/testenv"
 	"github.com/wso2img/wso2img/internal/testpgp"
@@ -35,7 +36,9 @@ var daemons struct {
 	// vendor is a second registry, for the topology users have: WSO2's registry is not
 	// theirs.
 	vendor *testenv.Registry
-	bk     *testenv.Buildkitd
+	// proxy is a fault-injecting proxy in front of reg, for the fault matrix.
+	proxy *netfault.Proxy
+	bk    *testenv.Buildkitd
 }
 
 func TestMain(m *testing.M) {
@@ -54,6 +57,9 @@ func TestMain(m *testing.M) {
 	}
 	if daemons.vendor != nil {
 		daemons.vendor.Close()
+	}
+	if daemons.proxy != nil {
+		daemons.proxy.Close()
 	}
 	if daemons.dir != "" {
 		os.RemoveAll(daemons.dir)
@@ -114,7 +120,14 @@ func needBuildkit(t *testing.T) (*testenv.Registry, *testenv.Buildkitd) {
 	daemons.Lock()
 	defer daemons.Unlock()
 	if daemons.bk == nil {
-		bk, err := testenv.StartBuildkitd(context.Background(), filepath.Join(sharedDir(t), "bk"), []string{reg.Host, vendor.Host})
+		// BuildKit reaches a loopback registry over HTTP only where its config says so:
+		// the fault proxy needs its own entry.
+		p, err := netfault.StartProxy(context.Background(), reg.Host, netfault.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		daemons.proxy = p
+		bk, err := testenv.StartBuildkitd(context.Background(), filepath.Join(sharedDir(t), "bk"), []string{reg.Host, vendor.Host, p.Host()})
 		if err != nil {
 			t.Fatal(err)
 		}
