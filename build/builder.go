@@ -45,8 +45,16 @@ func NewDaemon(opts Options, name string, c *client.Client, status chan<- *clien
 	return &Daemon{opts: opts, name: name, s: &solver{c: c, name: name, opts: opts, status: status}}
 }
 
-// Wait returns once every solve's progress has been sent to the status channel.
-func (d *Daemon) Wait() { d.s.forwards.Wait() }
+// Start opens the run's shared session on the daemon now, so that it connects while
+// profiles are planned; the first registry build would open it otherwise.
+func (d *Daemon) Start() error { return d.s.shared.start(d.s.c) }
+
+// Wait returns once every solve's progress has been sent to the status channel, and
+// closes the shared session. Call it once every build has returned.
+func (d *Daemon) Wait() {
+	d.s.forwards.Wait()
+	d.s.shared.close()
+}
 
 // Push implements Interface.
 func (d *Daemon) Push(ctx context.Context, plan *Plan) (*Pushed, error) {

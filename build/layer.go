@@ -3,7 +3,6 @@ package build
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"path"
 	"path/filepath"
 	"sort"
@@ -67,11 +66,15 @@ func NewLayer(plan *Plan) Layer {
 		includes[folder] = append(includes[folder], filepath.Base(in.Local))
 		named[folder] = named[folder] && in.Digest != "" && filepath.Base(in.Local) == strings.TrimPrefix(in.Digest, "sha256:")
 	}
-	for i, folder := range folders {
-		name := fmt.Sprintf("files-%d", i)
+	for _, folder := range folders {
 		key := folderKey(folder)
+		// The local name is what a run's shared session serves the folder under: derived
+		// from what it holds, so that two plans' folders never take each other's name
+		// unless they hold the same files.
+		name := "files-" + key
 		if named[folder] {
 			key = "wso2img-files"
+			name = "files-" + contentName(dedupe(includes[folder]))
 		}
 		sources[folder] = llb.Local(name, llb.IncludePatterns(dedupe(includes[folder])), llb.SharedKeyHint(key),
 			llb.LocalUniqueID(key), llb.WithCustomName("verified input files"))
@@ -80,12 +83,12 @@ func NewLayer(plan *Plan) Layer {
 
 	for i, in := range plan.Inputs {
 		if in.Dir {
-			name := fmt.Sprintf("dir-%d", i)
-			l.Locals[name] = in.Local
 			key := folderKey(in.Local)
 			if in.Digest != "" {
 				key = "wso2img-tree-" + strings.TrimPrefix(in.Digest, "sha256:")
 			}
+			name := "dir-" + key
+			l.Locals[name] = in.Local
 			src := llb.Local(name, llb.SharedKeyHint(key), llb.LocalUniqueID(key), llb.WithCustomNamef("inputs[%d] %s", i, in.Source))
 			a.copy(src, "/", in.Dest, &llb.CopyInfo{
 				CopyDirContentsOnly: true,
@@ -198,6 +201,12 @@ func ownedByUser(dir, home string) bool {
 func folderKey(folder string) string {
 	sum := sha256.Sum256([]byte(folder))
 	return "wso2img-" + hex.EncodeToString(sum[:12])
+}
+
+// contentName names a folder by the content-addressed files taken from it.
+func contentName(files []string) string {
+	sum := sha256.Sum256([]byte(strings.Join(files, "\n")))
+	return hex.EncodeToString(sum[:12])
 }
 
 func dedupe(s []string) []string {

@@ -60,6 +60,8 @@ func ParseOutput(s string) (Output, error) {
 // one status channel so that one display can draw concurrent builds.
 type solver struct {
 	c *client.Client
+	// shared is the session of registry builds.
+	shared sharedSession
 	// name is the daemon's address, for messages ("" for the default one).
 	name     string
 	opts     Options
@@ -149,17 +151,26 @@ func (s *solver) solve(ctx context.Context, plan *Plan, ex export) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("profile %q: %w", plan.Profile.Name, err)
 	}
-	dockerConfig := loadDockerConfig()
 	opt := client.SolveOpt{
 		Exports:      []client.ExportEntry{ex.entry},
 		CacheExports: cacheExports,
 		// Cache imports go on the build function's own solve requests (buildResult):
 		// for a gateway build, SolveOpt.CacheImports only become frontend attributes
 		// for a frontend to read.
-		LocalMounts: mounts,
-		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-			AuthConfigProvider: authprovider.LoadAuthConfig(dockerConfig),
-		})},
+	}
+	if ex.entry.Type == client.ExporterImage && ex.entry.Output == nil && ex.entry.OutputDir == "" {
+		// A registry build needs nothing of the session but folders and credentials:
+		// the run's one shared session serves them.
+		if err := s.shared.start(s.c); err != nil {
+			return "", fmt.Errorf("profile %q: %w", plan.Profile.Name, err)
+		}
+		s.shared.add(mounts)
+		opt.SharedSession, opt.SessionPreInitialized = s.shared.s, true
+	} else {
+		opt.LocalMounts = mounts
+		opt.Session = []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(loadDockerConfig()),
+		})}
 	}
 
 	ch := make(chan *client.SolveStatus)

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -96,17 +97,17 @@ func New(opts Options) (*Publisher, error) {
 }
 
 // stages are the publishing stages of one image, in their order: the one place that
-// says what happens after a build, and in which order.
-func (p *Publisher) stages() []Stage {
+// says what happens after a build, and in which order. Stages on one line run side by
+// side; a line starts once every stage of the line before it is done.
+func (p *Publisher) stages() [][]Stage {
 	if p.opts.Output.Kind != "registry" {
-		return []Stage{exportStage{p}}
+		return [][]Stage{{exportStage{p}}}
 	}
-	return []Stage{
-		baseStage{p},   // a base from another registry is copied into the target's, to be mounted
-		pushStage{p},   // push by digest; or find the identical image under its unique tag
-		signStage{p},   // cosign signature over the digest
-		attestStage{p}, // SLSA provenance and SPDX SBOM, signed the same way
-		tagStage{p},    // unique tag (never moved), then floating tags (only forward)
+	return [][]Stage{
+		{baseStage{p}},                 // a base from another registry is copied into the target's, to be mounted
+		{pushStage{p}},                 // push by digest; or find the identical image under its unique tag
+		{signStage{p}, attestStage{p}}, // cosign signature over the digest; SLSA provenance and SPDX SBOM, signed the same way
+		{tagStage{p}},                  // unique tag (never moved), then floating tags (only forward)
 	}
 }
 
@@ -160,28 +161,45 @@ func (p *Publisher) Run(ctx context.Context, profs []*profiles.Profile) ([]*Resu
 	return results, build.JoinErrors(errs)
 }
 
-// Publish runs every stage on one plan, in order. A failed stage stops the ones after
-// it (they are recorded as not run); the result says how far it got.
+// Publish runs every stage on one plan, in order. A failed stage stops the lines of
+// stages after it (they are recorded as not run); the result says how far it got.
 func (p *Publisher) Publish(ctx context.Context, plan *build.Plan) (*Result, error) {
 	img := &Image{Plan: plan}
 	var failed error
-	for _, st := range p.stages() {
+	for _, line := range p.stages() {
 		if failed != nil {
-			img.Records = append(img.Records, Record{Stage: st.Name(), Status: NotRun})
+			for _, st := range line {
+				img.Records = append(img.Records, Record{Stage: st.Name(), Status: NotRun})
+			}
 			continue
 		}
-		rec, err := st.Run(ctx, img)
-		rec.Stage = st.Name()
-		if err != nil {
-			rec.Status = Failed
-			if rec.Detail == "" {
-				rec.Detail = err.Error()
-			}
-			failed = p.stageError(img, st.Name(), err)
+		recs := make([]Record, len(line))
+		errs := make([]error, len(line))
+		var wg sync.WaitGroup
+		for i, st := range line {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				recs[i], errs[i] = st.Run(ctx, img)
+			}()
 		}
-		img.Records = append(img.Records, rec)
-		if rec.Detail != "" {
-			fmt.Fprintf(p.opts.Log, "profile %q: %s (%s): %s\n", plan.Profile.Name, rec.Stage, rec.Status, rec.Detail)
+		wg.Wait()
+		for i, st := range line {
+			rec, err := recs[i], errs[i]
+			rec.Stage = st.Name()
+			if err != nil {
+				rec.Status = Failed
+				if rec.Detail == "" {
+					rec.Detail = err.Error()
+				}
+				if failed == nil {
+					failed = p.stageError(img, st.Name(), err)
+				}
+			}
+			img.Records = append(img.Records, rec)
+			if rec.Detail != "" {
+				fmt.Fprintf(p.opts.Log, "profile %q: %s (%s): %s\n", plan.Profile.Name, rec.Stage, rec.Status, rec.Detail)
+			}
 		}
 	}
 	return img.result(), failed

@@ -77,7 +77,15 @@ func (s pushStage) Run(ctx context.Context, img *Image) (Record, error) {
 		return rec, fmt.Errorf("profile %q: reading back %s: %w", plan.Profile.Name, d, err)
 	}
 	img.Desc = desc
-	imgs, err := registry.PlatformImages(desc)
+	var imgs []registry.PlatformImage
+	if desc.MediaType.IsIndex() {
+		imgs, err = registry.PlatformImages(desc)
+	} else {
+		// One platform, the plan's: no need to read the config to learn it.
+		var one v1.Image
+		one, err = desc.Image()
+		imgs = []registry.PlatformImage{{Platform: plan.Platforms[0], Digest: desc.Digest, Image: one}}
+	}
 	if err != nil {
 		return rec, fmt.Errorf("profile %q: reading back %s: %w", plan.Profile.Name, d, err)
 	}

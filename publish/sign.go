@@ -50,21 +50,20 @@ func (s attestStage) Run(ctx context.Context, img *Image) (Record, error) {
 		return Record{Status: Off}, nil
 	}
 	subj := s.p.subject(img)
-	type attestation struct {
+	have, err := signer.Attested(ctx, *img.Ref)
+	if err != nil {
+		return Record{}, err
+	}
+	var todo []sign.Attestation
+	var made, kept []string
+	for _, a := range []struct {
 		predicateType string
 		make          func() ([]byte, error)
-	}
-	all := []attestation{
+	}{
 		{sign.PredicateSLSAProvenance, subj.Provenance},
 		{sign.PredicateSPDX, subj.SBOM},
-	}
-	var made, kept []string
-	for _, a := range all {
-		there, err := signer.Attested(ctx, *img.Ref, a.predicateType)
-		if err != nil {
-			return Record{}, err
-		}
-		if there {
+	} {
+		if have[a.predicateType] {
 			kept = append(kept, a.predicateType)
 			continue
 		}
@@ -72,13 +71,14 @@ func (s attestStage) Run(ctx context.Context, img *Image) (Record, error) {
 		if err != nil {
 			return Record{}, fmt.Errorf("attesting %s: %w", img.Ref, err)
 		}
-		if err := signer.Attest(ctx, *img.Ref, a.predicateType, pred); err != nil {
-			return Record{}, err
-		}
+		todo = append(todo, sign.Attestation{PredicateType: a.predicateType, Predicate: pred})
 		made = append(made, a.predicateType)
 	}
-	if len(made) == 0 {
+	if len(todo) == 0 {
 		return Record{Status: Kept, Detail: "attested by " + signer.String() + " already: " + strings.Join(kept, ", ")}, nil
+	}
+	if err := signer.AttestAll(ctx, *img.Ref, todo); err != nil {
+		return Record{}, err
 	}
 	return Record{Status: Done, Detail: "attested " + strings.Join(made, ", ")}, nil
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
@@ -265,20 +266,60 @@ type subject struct {
 	Digest map[string]string `json:"digest"`
 }
 
+// Attestation is one predicate to attest: its type and its JSON.
+type Attestation struct {
+	PredicateType string
+	Predicate     []byte
+}
+
 // Attest wraps predicate (JSON) in an in-toto statement whose subject is ref's digest,
 // signs it as a DSSE envelope with the Signer's key, and stores it at ref's
-// sha256-<hex>.att tag, replacing an earlier attestation of the same predicate type,
-// where `cosign verify-attestation --type PREDICATE_TYPE` finds it.
+// sha256-<hex>.att tag, replacing an earlier attestation of the same predicate type
+// by this signer, where `cosign verify-attestation --type PREDICATE_TYPE` finds it.
 func (s *Signer) Attest(ctx context.Context, ref name.Digest, predicateType string, predicate []byte) error {
+	return s.AttestAll(ctx, ref, []Attestation{{predicateType, predicate}})
+}
+
+// AttestAll is Attest for several predicates, written to the registry at once: one
+// update of the sha256-<hex>.att image instead of one for each.
+func (s *Signer) AttestAll(ctx context.Context, ref name.Digest, atts []Attestation) error {
+	if len(atts) == 0 {
+		return nil
+	}
+	ropts := s.remote(ctx)
+	var se oci.SignedEntity = ociremote.SignedUnknown(ref, ropts...)
+	var types []string
+	for _, a := range atts {
+		att, cert, err := s.attestation(ctx, ref, a.PredicateType, a.Predicate)
+		if err != nil {
+			return err
+		}
+		se, err = mutate.AttachAttestationToEntity(se, att,
+			mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)), mutate.WithReplaceOp(replaceOp{a.PredicateType, s.mine(cert)}))
+		if err != nil {
+			return fmt.Errorf("attesting %s: %w", ref, err)
+		}
+		types = append(types, a.PredicateType)
+	}
+	if err := ociremote.WriteAttestations(ref.Repository, se, ropts...); err != nil {
+		return fmt.Errorf("storing the %s attestation(s) of %s: %w", strings.Join(types, ", "), ref, err)
+	}
+	fmt.Fprintf(s.opts.Log, "attested %s: %s\n", ref, strings.Join(types, ", "))
+	return nil
+}
+
+// attestation makes one signed attestation: the statement, its DSSE envelope, and for
+// keyless signing the certificate (returned, to tell this signer's earlier ones).
+func (s *Signer) attestation(ctx context.Context, ref name.Digest, predicateType string, predicate []byte) (oci.Signature, []byte, error) {
 	if predicateType == "" {
-		return fmt.Errorf("attesting %s: no predicate type", ref)
+		return nil, nil, fmt.Errorf("attesting %s: no predicate type", ref)
 	}
 	if !json.Valid(predicate) {
-		return fmt.Errorf("attesting %s: the %s predicate is not JSON", ref, predicateType)
+		return nil, nil, fmt.Errorf("attesting %s: the %s predicate is not JSON", ref, predicateType)
 	}
 	alg, hex, ok := strings.Cut(ref.DigestStr(), ":")
 	if !ok {
-		return fmt.Errorf("attesting %s: malformed digest", ref)
+		return nil, nil, fmt.Errorf("attesting %s: malformed digest", ref)
 	}
 	payload, err := json.Marshal(statement{
 		Type:          StatementType,
@@ -287,11 +328,11 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, predicateType stri
 		Predicate:     predicate,
 	})
 	if err != nil {
-		return fmt.Errorf("attesting %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("attesting %s: %w", ref, err)
 	}
 	envelope, err := dsse.WrapSigner(s.sv, ctypes.IntotoPayloadType).SignMessage(bytes.NewReader(payload), sigopts.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("attesting %s with %s: %w", ref, s, err)
+		return nil, nil, fmt.Errorf("attesting %s with %s: %w", ref, s, err)
 	}
 	opts := []static.Option{
 		static.WithLayerMediaType(ctypes.DssePayloadType),
@@ -301,7 +342,7 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, predicateType stri
 	if s.keyless != nil {
 		c, chain, err := s.keyless.certificate(ctx)
 		if err != nil {
-			return fmt.Errorf("attesting %s: %w", ref, err)
+			return nil, nil, fmt.Errorf("attesting %s: %w", ref, err)
 		}
 		cert = c
 		opts = append(opts, static.WithCertChain(cert, chain))
@@ -309,30 +350,20 @@ func (s *Signer) Attest(ctx context.Context, ref name.Digest, predicateType stri
 	if s.rekor != nil {
 		signer, err := s.rekorSigner(ctx)
 		if err != nil {
-			return fmt.Errorf("attesting %s: %w", ref, err)
+			return nil, nil, fmt.Errorf("attesting %s: %w", ref, err)
 		}
 		entry, err := cosign.TLogUploadDSSEEnvelope(ctx, s.rekor, envelope, signer)
 		if err != nil {
-			return fmt.Errorf("attesting %s: uploading to the transparency log %s: %w", ref, s.opts.RekorURL, err)
+			return nil, nil, fmt.Errorf("attesting %s: uploading to the transparency log %s: %w", ref, s.opts.RekorURL, err)
 		}
 		fmt.Fprintf(s.opts.Log, "%s attestation of %s in transparency log %s at index %d\n", predicateType, ref.DigestStr(), s.opts.RekorURL, *entry.LogIndex)
 		opts = append(opts, static.WithBundle(cbundle.EntryToBundle(entry)))
 	}
 	att, err := static.NewAttestation(envelope, opts...)
 	if err != nil {
-		return fmt.Errorf("attesting %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("attesting %s: %w", ref, err)
 	}
-	ropts := s.remote(ctx)
-	se, err := mutate.AttachAttestationToEntity(ociremote.SignedUnknown(ref, ropts...), att,
-		mutate.WithDupeDetector(cremote.NewDupeDetector(s.sv)), mutate.WithReplaceOp(replaceOp{predicateType, s.mine(cert)}))
-	if err != nil {
-		return fmt.Errorf("attesting %s: %w", ref, err)
-	}
-	if err := ociremote.WriteAttestations(ref.Repository, se, ropts...); err != nil {
-		return fmt.Errorf("storing the %s attestation of %s: %w", predicateType, ref, err)
-	}
-	fmt.Fprintf(s.opts.Log, "attested %s: %s\n", ref, predicateType)
-	return nil
+	return att, cert, nil
 }
 
 // SignBuild is the signing step of a build, between pushing ref by digest and writing
@@ -350,10 +381,7 @@ func (s *Signer) SignBuild(ctx context.Context, ref name.Digest, subj *Subject) 
 	if err := s.Sign(ctx, ref, subj.Annotations()); err != nil {
 		return err
 	}
-	if err := s.Attest(ctx, ref, PredicateSLSAProvenance, prov); err != nil {
-		return err
-	}
-	return s.Attest(ctx, ref, PredicateSPDX, sbom)
+	return s.AttestAll(ctx, ref, []Attestation{{PredicateSLSAProvenance, prov}, {PredicateSPDX, sbom}})
 }
 
 // rekorSigner is what Rekor records as the signer: the Fulcio certificate for keyless

@@ -32,24 +32,25 @@ func (s *Signer) Signed(ctx context.Context, ref name.Digest) (bool, error) {
 	return len(sigs) > 0, noneIsFalse(err, "signature of "+ref.String())
 }
 
-// Attested reports, like Signed, whether ref already carries an attestation of
-// predicateType by this Signer about ref's digest.
-func (s *Signer) Attested(ctx context.Context, ref name.Digest, predicateType string) (bool, error) {
+// Attested reports, like Signed, which predicate types ref already carries an
+// attestation of by this Signer about ref's digest.
+func (s *Signer) Attested(ctx context.Context, ref name.Digest) (map[string]bool, error) {
 	co, err := s.checkOpts(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	co.ClaimVerifier = cosign.IntotoSubjectClaimVerifier
 	atts, _, err := cosign.VerifyImageAttestations(ctx, ref, co)
 	if err := noneIsFalse(err, "attestations of "+ref.String()); err != nil {
-		return false, err
+		return nil, err
 	}
+	have := map[string]bool{}
 	for _, a := range atts {
-		if pt, err := predicateTypeOf(a); err == nil && pt == predicateType {
-			return true, nil
+		if pt, err := predicateTypeOf(a); err == nil {
+			have[pt] = true
 		}
 	}
-	return false, nil
+	return have, nil
 }
 
 // checkOpts verifies with the Signer's own key, or its certificate's identity, issuer

@@ -276,7 +276,7 @@ func (x *extractor) symlink(entry, rel, target string) error {
 	return nil
 }
 
-// hardlink makes rel a hard link to target, an earlier regular file of this archive:
+// hardlink makes rel a copy of target, an earlier regular file of this archive:
 // tar archives of trees with hard-linked files (JDKs, some product packs) are common,
 // and a link to a file this extraction wrote reaches nothing outside the tree and
 // nothing unchecked. Links to anything else are refused, as is a link that would
@@ -300,13 +300,33 @@ func (x *extractor) hardlink(entry, rel, target string) error {
 	if err := x.claim(entry, rel); err != nil {
 		return err
 	}
-	if err := x.root.Link(t, rel); err != nil {
+	// A copy, not a link: the tree then holds one name per file, as wso2img's local
+	// inputs must, and BuildKit would copy the bytes into the layer anyway.
+	if err := x.copyFile(t, rel, n.mode); err != nil {
 		return err
 	}
 	c := *n
 	c.entry = entry
 	x.nodes[rel] = &c
 	return nil
+}
+
+// copyFile copies the regular file from to to, inside the destination.
+func (x *extractor) copyFile(from, to string, mode fs.FileMode) error {
+	in, err := x.root.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := x.root.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode.Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // finish judges every symlink against the finished tree, makes them, and sets times.

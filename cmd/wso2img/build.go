@@ -15,6 +15,7 @@ import (
 	"github.com/wso2img/wso2img/internal/units"
 	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/publish"
+	"github.com/wso2img/wso2img/sign"
 	"github.com/wso2img/wso2img/watch"
 )
 
@@ -128,21 +129,33 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	// A key that cannot be loaded fails now, before anything is built.
-	signer, err := f.sig.signer(ctx, opts.Registry, prefixed{stderr})
-	if err != nil {
-		return err
+	// The key is loaded (scrypt, for a key file) while wso2img connects to BuildKit,
+	// and a key that cannot be loaded fails before anything is planned or built.
+	type loaded struct {
+		s   *sign.Signer
+		err error
 	}
+	key := make(chan loaded, 1)
+	go func() {
+		s, err := f.sig.signer(ctx, opts.Registry, prefixed{stderr})
+		key <- loaded{s, err}
+	}()
 	planner, err := build.NewPlanner(opts)
 	if err != nil {
+		<-key
 		return usageError{err}
 	}
 	results, err := runBuilds(ctx, stderr, f.bk.Progress, func(status chan *client.SolveStatus) ([]*publish.Result, error) {
-		builder, done, err := f.bk.connect(ctx, opts, builders, f.reg.Insecure, status, stderr)
-		if err != nil {
-			return nil, err
+		builder, done, cerr := f.bk.connect(ctx, opts, builders, f.reg.Insecure, status, stderr)
+		k := <-key
+		if cerr != nil || k.err != nil {
+			if done != nil {
+				done()
+			}
+			return nil, firstErr(k.err, cerr)
 		}
 		defer done()
+		signer := k.s
 		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: builder, Output: out, Signer: signer, Log: prefixed{stderr}, BaseCache: bc}
 		if f.ifChanged {
 			po.Select = watch.Select(opts.Registry)

@@ -113,6 +113,11 @@ func (o *buildkitOptions) connect(ctx context.Context, opts build.Options, build
 			return nil, nil, err
 		}
 		d := build.NewDaemon(opts, addr, c, status)
+		// The session connects while the profiles are planned.
+		if err := d.Start(); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
 		return d, func() { d.Wait(); c.Close() }, nil
 	}
 	f, err := fleet.New(ctx, fleet.Options{Build: opts, Builders: builders, Status: status, Log: prefixed{log}})
