@@ -13,7 +13,9 @@ import (
 	"io"
 	stdlog "log"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"slices"
@@ -376,6 +378,93 @@ func TestScanIgnoreFile(t *testing.T) {
 	})
 }
 
+// TestScanServer scans in client mode against a real `trivy server` on loopback that
+// holds the DB: the client's cache has only the Java DB, the token goes through the
+// environment, and the report names the server's DB.
+func TestScanServer(t *testing.T) {
+	f := newFixture(t)
+	trivy, err := testenv.Bin("trivy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logFile := filepath.Join(t.TempDir(), "server.log")
+	logw, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logw.Close()
+	srv := exec.Command(trivy, "server", "--listen", addr, "--cache-dir", f.cache, "--skip-db-update", "--token", "s3cret")
+	srv.Stdout, srv.Stderr = logw, logw
+	srv.Env = append(os.Environ(), "HTTPS_PROXY="+f.proxy.url, "HTTP_PROXY="+f.proxy.url, "NO_PROXY=")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { srv.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		srv.Process.Kill()
+		<-exited
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-exited:
+			t.Fatalf("trivy server exited; its log:\n%s", testenv.Tail(logFile, 20))
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trivy server on %s did not answer /healthz; its log:\n%s", addr, testenv.Tail(logFile, 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	client := t.TempDir()
+	if err := trivydb.Write(client, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(client, "db")); err != nil { // the DB is the server's
+		t.Fatal(err)
+	}
+	newScanner := func(token string) *scan.Scanner {
+		s, err := scan.New(scan.Options{Trivy: trivy, CacheDir: client, Offline: true, Server: "http://" + addr, ServerToken: token,
+			Env: []string{"HTTPS_PROXY=" + f.proxy.url, "HTTP_PROXY=" + f.proxy.url, "NO_PROXY="}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx := context.Background()
+	rep, err := newScanner("s3cret").Scan(ctx, scan.Request{Image: f.log4shell, Base: f.base, Policy: scan.Policy{Threshold: scan.High}})
+	var gate *scan.GateError
+	if !errors.As(err, &gate) || len(gate.Failed) != 2 {
+		t.Fatalf("Scan against the server = %v, want the GateError on the two log4j-core jars; server log:\n%s", err, testenv.Tail(logFile, 20))
+	}
+	if !rep.DB.UpdatedAt.Equal(f.dbAt) || rep.Scanner.Server != "http://"+addr || rep.Scanner.Version != "0.74.0" {
+		t.Errorf("report DB %+v, scanner %+v; want the server's DB (updated %s)", rep.DB, rep.Scanner, f.dbAt)
+	}
+	_, err = newScanner("wrong").Scan(ctx, scan.Request{Image: f.log4shell, Base: f.base, Policy: scan.Policy{Threshold: scan.High}})
+	if err == nil || isGate(err) {
+		t.Fatalf("Scan with a wrong server token = %v, want Trivy's failure", err)
+	}
+	t.Log(err)
+	if reqs := f.proxy.requests(); len(reqs) > 0 {
+		t.Errorf("the server or client reached for the network: %q", reqs)
+	}
+}
+
 // TestScanInsecure: Trivy reaches a plain-HTTP registry that go-containerregistry does
 // not treat as local (127.0.0.2 is loopback, but only 127.0.0.1, localhost and ::1 get
 // plain HTTP by default) only with --insecure (Options.Insecure).
@@ -587,7 +676,8 @@ func checkPredicate(t *testing.T, rep *scan.Report) {
 		p.Scanner.DB.Version != rep.DB.UpdatedAt.Format(time.RFC3339) || result.SchemaVersion != 2 ||
 		result.ArtifactName != rep.Image || len(result.Results) == 0 ||
 		!p.Metadata.ScanStartedOn.Equal(rep.StartedAt) || !p.Metadata.ScanFinishedOn.Equal(rep.FinishedAt) ||
-		!slices.Contains(p.Invocation.Parameters, "--offline-scan") || p.Invocation.Parameters[len(p.Invocation.Parameters)-1] != rep.Image {
+		!slices.Contains(p.Invocation.Parameters, "--offline-scan") || p.Invocation.Parameters[len(p.Invocation.Parameters)-1] != rep.Image ||
+		slices.Contains(p.Invocation.Parameters, "--output") || slices.Contains(p.Invocation.Parameters, "--cache-dir") {
 		t.Errorf("predicate = %+v", p)
 	}
 }

@@ -249,12 +249,16 @@ func (s *Scanner) Scan(ctx context.Context, req Request) (*Report, error) {
 		return nil, fmt.Errorf("scanning %s: %w", img, err)
 	}
 	rep.Result = run.raw
-	rep.Invocation = Invocation{Parameters: run.args}
+	rep.Invocation = Invocation{Parameters: recordedArgs(run.args)}
 	rep.Scanner = ScannerInfo{
 		Name:    "trivy",
 		Version: run.report.Trivy.Version,
-		URI:     "pkg:github/aquasecurity/trivy@" + run.report.Trivy.Version,
+		URI:     "pkg:github/aquasecurity/trivy",
 		Server:  s.opts.Server,
+	}
+	if v := run.report.Trivy.Version; v != "" {
+		// As Trivy's own cosign-vuln output names itself.
+		rep.Scanner.URI += "@" + v
 	}
 	rep.DB = DBInfo{URI: s.opts.DBRepository, UpdatedAt: run.dbUpdatedAt}
 	if rep.DB.URI == "" {
@@ -515,6 +519,24 @@ func (s *Scanner) args(ref name.Digest, platform, ignoreFile, out string) []stri
 		args = append(args, "--ignorefile", ignoreFile, "--show-suppressed")
 	}
 	return append(args, ref.String())
+}
+
+// recordedArgs are Trivy's arguments as the attestation records them: without this
+// machine's temporary and cache paths, and with the ignore file's base name.
+func recordedArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "--output" || a == "--cache-dir") && i+1 < len(args):
+			i++
+		case a == "--ignorefile" && i+1 < len(args):
+			out = append(out, a, filepath.Base(args[i+1]))
+			i++
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // env is Trivy's environment: this process's, less TRIVY_* variables, plus Options.Env
