@@ -227,3 +227,47 @@ func TestDecisionIgnoresExitCode(t *testing.T) {
 		}
 	})
 }
+
+func TestNewRejects(t *testing.T) {
+	f := newFake(t)
+	tests := []struct {
+		name string
+		opts scan.Options
+		want string
+	}{
+		{"negative timeout", scan.Options{Timeout: -time.Second}, "negative timeout"},
+		{"bad DB repository", scan.Options{DBRepository: "Not A Ref"}, `DB repository "Not A Ref"`},
+		{"bad Java DB repository", scan.Options{JavaDBRepository: "x@sha256:zz"}, "Java DB repository"},
+		{"server without scheme", scan.Options{Server: "trivy.internal:4954"}, "http:// or https://"},
+		{"bad env", scan.Options{Env: []string{"DOCKER_CONFIG"}}, "NAME=VALUE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Trivy = f.trivy
+			if _, err := scan.New(tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestDefaultCacheDir: the cache directory defaults to the user's, under wso2img/trivy.
+func TestDefaultCacheDir(t *testing.T) {
+	f := newFake(t)
+	xdg := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", xdg)
+	want := filepath.Join(xdg, "wso2img", "trivy")
+	if err := trivydb.Write(want, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := scan.New(scan.Options{Trivy: f.trivy, Env: f.env("FAKE_REPORT=fake-base.json")})
+	if err != nil || s.Trivy() != f.trivy {
+		t.Fatalf("New = %v, %v; want a Scanner running %s", s, err, f.trivy)
+	}
+	if _, err := s.Scan(context.Background(), scan.Request{Image: fakeImage, Base: fakeBase}); err != nil {
+		t.Fatal(err)
+	}
+	if args := strings.Join(f.read(t, "args", 1), " "); !strings.Contains(args, "--cache-dir "+want+" ") {
+		t.Errorf("arguments %q lack --cache-dir %s", args, want)
+	}
+}
