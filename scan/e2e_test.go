@@ -2,7 +2,6 @@ package scan_test
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -40,13 +39,12 @@ import (
 var (
 	dbVulns = []trivydb.Vulnerability{
 		{ID: "CVE-2025-26519", Title: "musl: iconv out-of-bounds write", Severity: "HIGH"},
-		{ID: "CVE-2021-44228", Title: "log4j-core: Remote code execution in Log4j 2.x when logs contain an attacker-controlled string value", Severity: "CRITICAL"},
+		trivydb.Log4Shell.Vulnerabilities[0],
 		{ID: "CVE-2021-44832", Title: "log4j-core: remote code execution via JDBC Appender", Severity: "MEDIUM"},
 	}
 	dbAdvisories = []trivydb.Advisory{
 		{Bucket: trivydb.BucketAlpine320, Package: "musl", VulnerabilityID: "CVE-2025-26519", FixedVersion: "1.2.5-r1"},
-		{Bucket: trivydb.BucketMavenGHSA, Package: log4jCore, VulnerabilityID: "CVE-2021-44228",
-			VulnerableVersions: []string{">= 2.0.0-beta9, < 2.15.0"}, PatchedVersions: []string{"2.15.0"}},
+		trivydb.Log4Shell.Advisories[0],
 		{Bucket: trivydb.BucketMavenGHSA, Package: log4jCore, VulnerabilityID: "CVE-2021-44832",
 			VulnerableVersions: []string{">= 2.0-beta7, < 2.17.1"}, PatchedVersions: []string{"2.17.1"}},
 	}
@@ -799,28 +797,14 @@ func appendLayer(t *testing.T, img v1.Image, files map[string][]byte) v1.Image {
 	return out
 }
 
-// jar is a log4j-core jar: a zip with a manifest and Maven's pom.properties.
+// jar is a log4j-core jar at version.
 func jar(t *testing.T, version string) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, e := range []struct{ name, body string }{
-		{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nImplementation-Title: Apache Log4j Core\r\nImplementation-Version: " + version + "\r\n\r\n"},
-		{"META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties", "groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=" + version + "\n"},
-		{"org/apache/logging/log4j/core/Logger.class", "\xca\xfe\xba\xbe"},
-	} {
-		w, err := zw.Create(e.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(w, e.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
+	data, err := trivydb.MavenJar("org.apache.logging.log4j", "log4j-core", version)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	return data
 }
 
 // push pushes img to ref and returns "repository@digest".

@@ -1,7 +1,10 @@
 package trivydb_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,5 +194,35 @@ func TestWriteRejects(t *testing.T) {
 				t.Fatalf("Write = %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestMavenJar(t *testing.T) {
+	data, err := trivydb.MavenJar("org.apache.logging.log4j", "log4j-core", "2.14.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var props string
+	for _, f := range zr.File {
+		if f.Name != "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties" {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		props = string(b)
+	}
+	if want := "groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\n"; props != want {
+		t.Errorf("pom.properties = %q, want %q", props, want)
+	}
+	if _, err := trivydb.MavenJar("g", "a/b", "1"); err == nil {
+		t.Error("MavenJar accepted an artifact ID with a slash")
 	}
 }
