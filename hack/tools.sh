@@ -106,3 +106,9 @@ build_tool cosign-v3 tools/cosign-v3 github.com/sigstore/cosign/v3/cmd/cosign "$
 # actionlint checks action.yml and the workflows under .github (make test runs it).
 actionlint="$(mod_version tools/actionlint github.com/rhysd/actionlint)"
 build_tool actionlint tools/actionlint github.com/rhysd/actionlint/cmd/actionlint "$actionlint" -ldflags "-s -w -X github.com/rhysd/actionlint.version=$actionlint"
+
+# Trivy, the vulnerability scanner that the publish pipeline's scan stage runs (package
+# scan), stamped with its version the way its release does (goreleaser.yml: ldflags
+# app.ver without the "v", GOEXPERIMENT=jsonv2, which Trivy's code requires).
+trivy="$(mod_version tools/trivy github.com/aquasecurity/trivy)"
+GOEXPERIMENT=jsonv2 build_tool trivy tools/trivy github.com/aquasecurity/trivy/cmd/trivy "$trivy GOEXPERIMENT=jsonv2" -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${trivy#v}"
