@@ -19,7 +19,7 @@ targets=(
 	"./build/tomlcheck FuzzCheck"
 )
 # Targets in packages that may not exist yet on every branch are added when present.
-for extra in "./build/inputs FuzzSignature" "./scan FuzzParseReport"; do
+for extra in "./build/inputs FuzzSignature" "./scan FuzzEvaluate"; do
 	pkg="${extra%% *}" fn="${extra##* }"
 	if grep -qs "func $fn(" "$pkg"/*_test.go; then
 		targets+=("$extra")

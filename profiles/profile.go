@@ -41,8 +41,9 @@ type Profile struct {
 	Env       map[string]string `yaml:"env" json:"env,omitempty"`
 	Labels    map[string]string `yaml:"labels" json:"labels,omitempty"`
 	Platforms []string          `yaml:"platforms" json:"platforms,omitempty"`
-	// Scan is the vulnerability gate's policy for this image.
-	Scan Scan `yaml:"scan" json:"scan,omitempty"`
+	// Scan is the vulnerability gate's policy for this image: how it is judged, not what
+	// it is made of, so it is left out of the profile's digest.
+	Scan Scan `yaml:"scan" json:"-"`
 	// BaseCache says where the base is kept in the target registry when it lives in
 	// another one. Where images are cached is not what they are made of, so it is left
 	// out of the profile's digest.

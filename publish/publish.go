@@ -53,6 +53,10 @@ type Options struct {
 	Output build.Output
 	// Signer signs and attests; nil publishes unsigned images (sign and attest are off).
 	Signer *sign.Signer
+	// Scanner runs the vulnerability gate; nil switches it off, for the reason ScanOff
+	// gives (--scan=false, no Trivy found).
+	Scanner Scanner
+	ScanOff string
 	// BaseCache, when set (--base-cache), replaces every profile's baseCache: where a
 	// base from another registry is kept in the target registry, or Off.
 	BaseCache *profiles.BaseCache
@@ -106,6 +110,7 @@ func (p *Publisher) stages() [][]Stage {
 	return [][]Stage{
 		{baseStage{p}},                 // a base from another registry is copied into the target's, to be mounted
 		{pushStage{p}},                 // push by digest; or find the identical image under its unique tag
+		{scanStage{p}},                 // the vulnerability gate, on the pushed digest, every platform
 		{signStage{p}, attestStage{p}}, // cosign signature over the digest; SLSA provenance and SPDX SBOM, signed the same way
 		{tagStage{p}},                  // unique tag (never moved), then floating tags (only forward)
 	}

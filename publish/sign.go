@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wso2img/wso2img/build"
+	"github.com/wso2img/wso2img/scan"
 	"github.com/wso2img/wso2img/sign"
 )
 
@@ -73,6 +74,15 @@ func (s attestStage) Run(ctx context.Context, img *Image) (Record, error) {
 		}
 		todo = append(todo, sign.Attestation{PredicateType: a.predicateType, Predicate: pred})
 		made = append(made, a.predicateType)
+	}
+	if len(img.Scans) > 0 {
+		// A scan's result is new each time: its attestation replaces the last one.
+		pred, err := scan.CombinedPredicate(img.Scans)
+		if err != nil {
+			return Record{}, err
+		}
+		todo = append(todo, sign.Attestation{PredicateType: scan.PredicateType, Predicate: pred})
+		made = append(made, scan.PredicateType)
 	}
 	if len(todo) == 0 {
 		return Record{Status: Kept, Detail: "attested by " + signer.String() + " already: " + strings.Join(kept, ", ")}, nil

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/wso2img/wso2img/build"
+	"github.com/wso2img/wso2img/scan"
 )
 
 // Stage is one step of publishing an image.
@@ -66,6 +67,8 @@ type Image struct {
 	// BaseBytesCopied is what the base stage copied into the target registry;
 	// BaseBytesPulled what BuildKit had to pull of the base to push the image.
 	BaseBytesCopied, BaseBytesPulled int64
+	// Scans are the vulnerability gate's reports, one a platform.
+	Scans []scan.PlatformReport
 	// Tags are the tags that name the image once the tag stage ran.
 	Tags []string
 	// Output is the local OCI layout or archive written, for local output.
@@ -105,6 +108,11 @@ func (img *Image) result() *Result {
 	}
 	for _, rec := range img.Records {
 		r.Notes = append(r.Notes, rec.Notes...)
+	}
+	for _, pr := range img.Scans {
+		if pr.Report != nil {
+			r.Scan = append(r.Scan, ScanResult{Platform: pr.Platform, Report: pr.Report})
+		}
 	}
 	return r
 }
@@ -149,6 +157,15 @@ type Result struct {
 	Stages []Record `json:"stages,omitempty"`
 	// Notes collect what the stages want the user to know.
 	Notes []string `json:"notes,omitempty"`
+	// Scan holds the vulnerability gate's reports (findings, failed, ignored), one a
+	// platform, when it ran.
+	Scan []ScanResult `json:"scan,omitempty"`
+}
+
+// ScanResult is one platform's vulnerability report in a Result.
+type ScanResult struct {
+	Platform string `json:"platform"`
+	*scan.Report
 }
 
 // String is a one-line summary of the result.

@@ -38,12 +38,12 @@ import (
 // matches, and two advisories of log4j-core.
 var (
 	dbVulns = []trivydb.Vulnerability{
-		{ID: "CVE-2025-26519", Title: "musl: iconv out-of-bounds write", Severity: "HIGH"},
+		trivydb.Musl.Vulnerabilities[0],
 		trivydb.Log4Shell.Vulnerabilities[0],
 		{ID: "CVE-2021-44832", Title: "log4j-core: remote code execution via JDBC Appender", Severity: "MEDIUM"},
 	}
 	dbAdvisories = []trivydb.Advisory{
-		{Bucket: trivydb.BucketAlpine320, Package: "musl", VulnerabilityID: "CVE-2025-26519", FixedVersion: "1.2.5-r1"},
+		trivydb.Musl.Advisories[0],
 		trivydb.Log4Shell.Advisories[0],
 		{Bucket: trivydb.BucketMavenGHSA, Package: log4jCore, VulnerabilityID: "CVE-2021-44832",
 			VulnerableVersions: []string{">= 2.0-beta7, < 2.17.1"}, PatchedVersions: []string{"2.17.1"}},
@@ -706,44 +706,7 @@ func baseImage(t *testing.T) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return appendLayer(t, img, map[string][]byte{
-		"etc/alpine-release": []byte("3.20.3\n"),
-		"lib/apk/db/installed": []byte(`C:Q1wbJ4hIWKmvv0JnAbcLwixEnuzy8=
-P:musl
-V:1.2.5-r0
-A:x86_64
-S:411308
-I:641024
-T:the musl c library (libc) implementation
-U:https://musl.libc.org/
-L:MIT
-o:musl
-m:Natanael Copa <ncopa@alpinelinux.org>
-t:1717530870
-c:f4d6b1c6ef8e8d3c1ce2b2a0d8aa0e1fca8e5a6e
-F:lib
-R:ld-musl-x86_64.so.1
-R:libc.musl-x86_64.so.1
-
-C:Q1VVtp7n1OTrE2Gfe4m7hm5J1gYfQ=
-P:busybox
-V:1.36.1-r29
-A:x86_64
-S:507831
-I:1073152
-T:Size optimized toolbox of many common UNIX utilities
-U:https://busybox.net/
-L:GPL-2.0-only
-o:busybox
-m:Sören Tempel <soeren+alpine@soeren-tempel.net>
-t:1717530870
-c:ab0e1bd2f2c2d6e1c1a1f4e4b7f5e2a0b1c9d0e2
-D:so:libc.musl-x86_64.so.1
-F:bin
-R:busybox
-
-`),
-	})
+	return appendLayer(t, img, trivydb.Musl.Files)
 }
 
 // appendLayer adds one layer holding files (paths relative to /, parents created, owned

@@ -335,3 +335,45 @@ func (r *Report) Predicate() ([]byte, error) {
 	}
 	return json.Marshal(p)
 }
+
+// PlatformReport is one platform's report of a multi-platform image.
+type PlatformReport struct {
+	Platform string
+	Report   *Report
+}
+
+// CombinedPredicate is the vulnerability predicate of an image built for several
+// platforms, each scanned on its own: one predicate (the attestation is about the
+// image's one digest), the first report's invocation, scanner and times spanning all
+// scans, and as result {"platforms": {"linux/amd64": <Trivy's report>, …}}. One
+// platform gives that platform's Predicate.
+func CombinedPredicate(reports []PlatformReport) ([]byte, error) {
+	if len(reports) == 0 {
+		return nil, fmt.Errorf("vulnerability predicate: no report")
+	}
+	if len(reports) == 1 {
+		return reports[0].Report.Predicate()
+	}
+	first := reports[0].Report
+	results := map[string]json.RawMessage{}
+	started, finished := first.StartedAt, first.FinishedAt
+	for _, pr := range reports {
+		if len(pr.Report.Result) == 0 || !json.Valid(pr.Report.Result) {
+			return nil, fmt.Errorf("vulnerability predicate of %s (%s): the report holds no Trivy result", pr.Report.Image, pr.Platform)
+		}
+		results[pr.Platform] = pr.Report.Result
+		if pr.Report.StartedAt.Before(started) {
+			started = pr.Report.StartedAt
+		}
+		if pr.Report.FinishedAt.After(finished) {
+			finished = pr.Report.FinishedAt
+		}
+	}
+	result, err := json.Marshal(map[string]any{"platforms": results})
+	if err != nil {
+		return nil, err
+	}
+	c := *first
+	c.Result, c.StartedAt, c.FinishedAt = result, started, finished
+	return c.Predicate()
+}

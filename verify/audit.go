@@ -28,6 +28,7 @@ const (
 	ruleSecrets     = "CIS Docker Benchmark 4.10"
 	rulePorts       = "CIS Docker Benchmark 5.8 (a runtime item, checked on the image's EXPOSE)"
 	ruleLabels      = "wso2img"
+	ruleVulnScan    = "wso2img (vulnerability gate, WSO2's pipeline gates on Trivy)"
 )
 
 // layerScan is what one layer holds that the audit needs.

@@ -33,6 +33,7 @@ const (
 	CheckHealthcheck    = "healthcheck"
 	CheckLabels         = "labels"
 	CheckPlatforms      = "platforms"
+	CheckVulnScan       = "vuln-scan"
 )
 
 // Check is one check of one image (or one platform of it), with why it came out so.

@@ -47,6 +47,8 @@ type Options struct {
 	Policy *Policy
 	// Log receives progress lines (layers read); nil is silent.
 	Log io.Writer
+	// VulnScan, when set, requires a signed vulnerability attestation (see VulnScan).
+	VulnScan *VulnScan
 }
 
 // Verifier verifies images. One Verifier serves many images, one at a time: keys and
@@ -106,6 +108,13 @@ func (v *Verifier) Verify(ctx context.Context, image string) (*Report, error) {
 			return nil, fmt.Errorf("verifying the attestations of %s: %w", image, err)
 		}
 		r.add(ac)
+		if v.opts.VulnScan != nil {
+			vc, err := v.sig.vulnScan(ctx, digest, v.opts.Registry, *v.opts.VulnScan)
+			if err != nil {
+				return nil, fmt.Errorf("verifying the vulnerability scan of %s: %w", image, err)
+			}
+			r.add(vc)
+		}
 	} else {
 		r.add(Check{ID: CheckSignature, Title: "signed by the expected key or identity", Rule: ruleSignature, Status: Skip,
 			Detail: "signature not checked (--insecure-skip-signature)"})

@@ -39,6 +39,14 @@ func buildToActions(results []*publish.Result) error {
 		case r.Output != "":
 			status = "written to " + r.Output
 		}
+		for _, st := range r.Stages {
+			if st.Status == publish.Failed {
+				status = st.Stage + " failed: pushed by digest, untagged"
+				if st.Stage == "scan" {
+					status = "refused by the vulnerability gate: pushed by digest, untagged"
+				}
+			}
+		}
 		signed := "no"
 		if r.Signed {
 			signed = "yes"
@@ -57,7 +65,25 @@ func buildToActions(results []*publish.Result) error {
 	if err := env.SetOutputs(map[string]string{"digest": first, "digests": strings.Join(digests, "\n"), "tags": strings.Join(refs, "\n"), "json": string(js)}); err != nil {
 		return err
 	}
-	return env.AddSummary("### wso2img build\n\n" + ghactions.Table([]string{"profile", "image", "tags", "base", "signed", "result", "why"}, rows))
+	summary := "### wso2img build\n\n" + ghactions.Table([]string{"profile", "image", "tags", "base", "signed", "result", "why"}, rows)
+	if findings := findingRows(results); len(findings) > 0 {
+		summary += "\n#### Vulnerability gate: findings that refused an image\n\n" +
+			ghactions.Table([]string{"profile", "platform", "severity", "ID", "package", "installed", "fixed", "path", "from"}, findings)
+	}
+	return env.AddSummary(summary)
+}
+
+// findingRows lists every finding that refused an image, for the summary.
+func findingRows(results []*publish.Result) [][]string {
+	var rows [][]string
+	for _, r := range results {
+		for _, sr := range r.Scan {
+			for _, f := range sr.Failed {
+				rows = append(rows, []string{r.Profile, sr.Platform, f.Severity.String(), f.ID, f.Package, f.InstalledVersion, f.FixedVersion, "`" + f.Path + "`", string(f.Origin)})
+			}
+		}
+	}
+	return rows
 }
 
 // watchToActions writes watch's outputs: due (a JSON list of the due profiles' files,

@@ -51,6 +51,7 @@ type buildFlags struct {
 	target    targetOptions
 	bk        buildkitOptions
 	sig       signOptions
+	scan      scanOptions
 	output    string
 	asJSON    bool
 	ifChanged bool
@@ -85,6 +86,7 @@ same image again is a no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest bu
 	f.target.AddFlags(cmd)
 	f.bk.AddFlags(cmd)
 	f.sig.AddFlags(cmd)
+	f.scan.AddFlags(cmd)
 	cmd.Flags().StringVar(&f.output, "output", "registry", "where the image goes: registry (push to the target), oci:DIR (OCI layout) or tar:FILE (OCI archive)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
 	cmd.Flags().StringVar(&f.baseCache, "base-cache", "", "where a base from another registry is kept in the target registry, so that its layers are mounted, not pulled and pushed again: a repository `PREFIX` in the target registry, true for the default <target registry>/"+publish.DefaultBaseCache+", or false for none (default: each profile's baseCache, else true)")
@@ -129,6 +131,13 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	var scanner publish.Scanner
+	scanOff := "the vulnerability gate is off for local output"
+	if out.Kind == "registry" {
+		if scanner, scanOff, err = f.scan.scanner(profs, f.reg.Insecure, prefixed{stderr}); err != nil {
+			return err
+		}
+	}
 	// The key is loaded (scrypt, for a key file) while wso2img connects to BuildKit,
 	// and a key that cannot be loaded fails before anything is planned or built.
 	type loaded struct {
@@ -156,7 +165,8 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 		}
 		defer done()
 		signer := k.s
-		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: builder, Output: out, Signer: signer, Log: prefixed{stderr}, BaseCache: bc}
+		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: builder, Output: out, Signer: signer, Log: prefixed{stderr}, BaseCache: bc,
+			Scanner: scanner, ScanOff: scanOff}
 		if f.ifChanged {
 			po.Select = watch.Select(opts.Registry)
 		}
@@ -242,6 +252,7 @@ func printBuilds(w io.Writer, done []*publish.Result) {
 		if len(r.Reasons) > 0 {
 			fmt.Fprintf(w, "  why\t%s\n", strings.Join(r.Reasons, "; "))
 		}
+		printFindings(w, r)
 		for _, n := range r.Notes {
 			fmt.Fprintf(w, "  note\t%s\n", n)
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/wso2img/wso2img/build"
 	"github.com/wso2img/wso2img/build/inputs"
 	"github.com/wso2img/wso2img/profiles"
+	"github.com/wso2img/wso2img/scan"
 	"github.com/wso2img/wso2img/sign"
 	"github.com/wso2img/wso2img/verify"
 )
@@ -21,6 +22,8 @@ const (
 	exitVerification = 3
 	// exitPolicy: `verify` found a bad signature or a policy violation.
 	exitPolicy = 4
+	// exitGate: the vulnerability gate refused the image.
+	exitGate = 5
 )
 
 const exitCodesHelp = `Exit codes:
@@ -28,7 +31,8 @@ const exitCodesHelp = `Exit codes:
   1  failure while building, pushing or signing
   2  usage or profile error
   3  an input or the base image failed verification
-  4  verify found a bad signature or a policy violation`
+  4  verify found a bad signature or a policy violation
+  5  the vulnerability gate refused the image (pushed by digest, not signed, not tagged)`
 
 // usageError is a mistake in flags or arguments.
 type usageError struct{ err error }
@@ -53,7 +57,10 @@ func exitCode(err error) int {
 		var violation *verify.ViolationError
 		var baseErr *verify.BaseError
 		var keyErr *sign.KeyError
+		var gate *scan.GateError
 		switch {
+		case errors.As(e, &gate):
+			c = exitGate
 		case errors.As(e, &violation):
 			c = exitPolicy
 		case errors.As(e, &verr), errors.As(e, &baseErr):

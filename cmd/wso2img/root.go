@@ -31,6 +31,7 @@ var envVars = []struct{ name, help string }{
 	{"XDG_CONFIG_HOME", "wso2img.yaml is also looked for in $XDG_CONFIG_HOME/wso2img"},
 	{"XDG_STATE_HOME", "wso2img's private buildkitd lives in $XDG_STATE_HOME/wso2img/buildkitd"},
 	{"GITHUB_OUTPUT", "with GITHUB_ACTIONS=true: build and watch write their step outputs here"},
+	{scanTokenEnv, "token of the trivy server named by --scan-server"},
 	{"GITHUB_STEP_SUMMARY", "with GITHUB_ACTIONS=true: build and watch write a markdown summary here"},
 }
 
@@ -154,7 +155,7 @@ var trustSettings = map[string]bool{
 	"buildkit-ca": true, "buildkit-cert": true, "buildkit-key": true, "policy": true, "mirror": true,
 	"key": true, "certificate-identity": true, "certificate-identity-regexp": true,
 	"certificate-oidc-issuer": true, "certificate-oidc-issuer-regexp": true, "sign": true, "tlog-upload": true,
-	"scan": true, "scan-server": true, "scan-db": true, "scan-db-repository": true, "require-vuln-scan": true,
+	"scan": true, "scan-server": true, "scan-db": true, "scan-db-repository": true, "scan-java-db-repository": true, "trivy": true, "require-vuln-scan": true,
 	"max-scan-age": true, "max-scan-severity": true, "base-cache": true,
 	// An imported build cache is used without rebuilding; an exported one holds the
 	// layers (config files included) and goes where the setting says.

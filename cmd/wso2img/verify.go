@@ -2,11 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wso2img/wso2img/internal/registry"
+	"github.com/wso2img/wso2img/scan"
 	"github.com/wso2img/wso2img/sign"
 	"github.com/wso2img/wso2img/verify"
 )
@@ -21,6 +23,9 @@ type verifyOptions struct {
 	SkipSignature            bool
 	RequireAttestations      bool
 	PolicyFile               string
+	RequireVulnScan          bool
+	MaxScanAge               string
+	MaxScanSeverity          string
 	asJSON                   bool
 }
 
@@ -38,6 +43,9 @@ func (o *verifyOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.SkipSignature, "insecure-skip-signature", false, "audit the image without checking its signature or attestations")
 	f.BoolVar(&o.RequireAttestations, "require-attestations", true, "require the attestations the policy names (default: SLSA provenance and SPDX SBOM, which wso2img attaches when it signs)")
 	f.StringVar(&o.PolicyFile, "policy", "", "YAML policy `FILE` that overrides the default audit (keys: allowRoot, ports, baseDigests, requiredLabels, allowSetuid, allowEnv, requireHealthcheck, attestations)")
+	f.BoolVar(&o.RequireVulnScan, "require-vuln-scan", false, "require a vulnerability attestation (cosign's vuln/v1, which the gate of wso2img build attaches) signed by the same key or identity")
+	f.StringVar(&o.MaxScanAge, "max-scan-age", "", "with --require-vuln-scan: the scan must have finished within this `AGE` (7d, 36h)")
+	f.StringVar(&o.MaxScanSeverity, "max-scan-severity", "", "with --require-vuln-scan: refuse an image whose scan found anything at or above this `SEVERITY` (LOW, MEDIUM, HIGH, CRITICAL) — the base's findings included")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON document (an array, one report per image) on stdout")
 }
 
@@ -67,6 +75,30 @@ func (o *verifyOptions) options(reg registry.Options, log io.Writer) (verify.Opt
 	}
 	if !o.RequireAttestations {
 		opts.Policy.Attestations = nil
+	}
+	if o.MaxScanAge != "" || o.MaxScanSeverity != "" {
+		o.RequireVulnScan = true
+	}
+	if o.RequireVulnScan {
+		if o.SkipSignature {
+			return opts, usageError{errors.New("--require-vuln-scan checks an attestation signed like the image: it cannot go with --insecure-skip-signature")}
+		}
+		vs := &verify.VulnScan{}
+		if o.MaxScanAge != "" {
+			age, err := verify.ParseAge(o.MaxScanAge)
+			if err != nil {
+				return opts, usageError{fmt.Errorf("--max-scan-age: %w", err)}
+			}
+			vs.MaxAge = age
+		}
+		if o.MaxScanSeverity != "" {
+			sev, err := scan.ParseSeverity(o.MaxScanSeverity)
+			if err != nil {
+				return opts, usageError{fmt.Errorf("--max-scan-severity: %w", err)}
+			}
+			vs.MaxSeverity = sev
+		}
+		opts.VulnScan = vs
 	}
 	return opts, nil
 }
@@ -98,6 +130,9 @@ runs it:
   healthcheck   advice only: WSO2 images have none; Kubernetes probes are named (CIS 4.6)
   labels        org.opencontainers.image.base.name, .base.digest and io.wso2img.product
                 (wso2img's rule)
+  vuln-scan     with --require-vuln-scan: a vulnerability attestation signed the same
+                way, no older than --max-scan-age, with nothing at or above
+                --max-scan-severity
 
 Every platform of a multi-platform image is audited. --policy FILE overrides the
 defaults; unknown keys in it are errors. Advice never fails; any failed check makes

@@ -57,6 +57,10 @@ type Options struct {
 	Labels map[string]string
 	// Created is the image's creation time, also every file's mtime; default the Unix epoch.
 	Created time.Time
+	// Extra are more root-owned files (path relative to / → content), in a layer of their
+	// own after the others: an OS package database with a known-vulnerable package, say,
+	// for tests of the vulnerability gate.
+	Extra map[string][]byte
 }
 
 // Defaults of Options.
@@ -152,6 +156,22 @@ func Image(o Options, p v1.Platform) (v1.Image, error) {
 			return nil, err
 		}
 		adds = append(adds, mutate.Addendum{Layer: filler, History: v1.History{Created: created, CreatedBy: fmt.Sprintf("ADD filler %s # %d bytes of incompressible data", FillerPath, o.FillerBytes), Comment: "wso2img stand-in"}})
+	}
+	if len(o.Extra) > 0 {
+		t := newTree(o.Created)
+		paths := make([]string, 0, len(o.Extra))
+		for p := range o.Extra {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			t.file(p, 0o644, 0, 0, o.Extra[p])
+		}
+		extra, err := t.layer()
+		if err != nil {
+			return nil, err
+		}
+		adds = append(adds, mutate.Addendum{Layer: extra, History: v1.History{Created: created, CreatedBy: fmt.Sprintf("ADD %d extra file(s)", len(paths)), Comment: "wso2img stand-in"}})
 	}
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	if img, err = mutate.Append(img, adds...); err != nil {

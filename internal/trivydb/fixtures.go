@@ -60,3 +60,58 @@ func MavenJar(groupID, artifactID, version string) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// Musl is CVE-2025-26519 as the real DB has it for Alpine 3.20's musl, and the files of
+// an Alpine 3.20.3 package database holding the vulnerable musl 1.2.5-r0: a stand-in base
+// with Files (standin.Options.Extra) carries a HIGH finding of its own, which scope
+// "added" does not hold against what a profile adds.
+var Musl = struct {
+	Advisories      []Advisory
+	Vulnerabilities []Vulnerability
+	Files           map[string][]byte
+}{
+	Advisories: []Advisory{{Bucket: BucketAlpine320, Package: "musl", VulnerabilityID: "CVE-2025-26519", FixedVersion: "1.2.5-r1"}},
+	Vulnerabilities: []Vulnerability{{ID: "CVE-2025-26519", Title: "musl: iconv out-of-bounds write", Severity: "HIGH",
+		References: []string{"https://nvd.nist.gov/vuln/detail/CVE-2025-26519"}}},
+	Files: map[string][]byte{
+		"etc/alpine-release":   []byte("3.20.3\n"),
+		"lib/apk/db/installed": []byte(apkInstalled),
+	},
+}
+
+// apkInstalled is Alpine's /lib/apk/db/installed with musl 1.2.5-r0 and busybox.
+const apkInstalled = `C:Q1wbJ4hIWKmvv0JnAbcLwixEnuzy8=
+P:musl
+V:1.2.5-r0
+A:x86_64
+S:411308
+I:641024
+T:the musl c library (libc) implementation
+U:https://musl.libc.org/
+L:MIT
+o:musl
+m:Natanael Copa <ncopa@alpinelinux.org>
+t:1717530870
+c:f4d6b1c6ef8e8d3c1ce2b2a0d8aa0e1fca8e5a6e
+F:lib
+R:ld-musl-x86_64.so.1
+R:libc.musl-x86_64.so.1
+
+C:Q1VVtp7n1OTrE2Gfe4m7hm5J1gYfQ=
+P:busybox
+V:1.36.1-r29
+A:x86_64
+S:507831
+I:1073152
+T:Size optimized toolbox of many common UNIX utilities
+U:https://busybox.net/
+L:GPL-2.0-only
+o:busybox
+m:Sören Tempel <soeren+alpine@soeren-tempel.net>
+t:1717530870
+c:ab0e1bd2f2c2d6e1c1a1f4e4b7f5e2a0b1c9d0e2
+D:so:libc.musl-x86_64.so.1
+F:bin
+R:busybox
+
+`
