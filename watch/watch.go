@@ -49,8 +49,9 @@ type Image struct {
 	BaseDigest string `json:"baseDigest,omitempty"`
 }
 
-// Check compares a plan with its target repository.
-func Check(ctx context.Context, reg registry.Options, plan *build.Plan) (*Status, error) {
+// Check compares a plan with its target repository, and asks r whether an image that
+// did not change is due for its vulnerability scan.
+func Check(ctx context.Context, reg registry.Options, plan *build.Plan, r Rescan) (*Status, error) {
 	prof := plan.Profile
 	st := &Status{
 		Profile:    prof.Name,
@@ -98,6 +99,9 @@ func Check(ctx context.Context, reg registry.Options, plan *build.Plan) (*Status
 		if img.RebuildID == plan.RebuildID {
 			st.Current, st.Tag, st.Release = img, t.String(), t.Release
 			st.Reasons = []string{fmt.Sprintf("up to date: %s is built from the same base, profile and inputs", t)}
+			if err := r.rescan(ctx, reg, plan, st); err != nil {
+				return nil, fmt.Errorf("profile %q: %w", prof.Name, err)
+			}
 			return st, nil
 		}
 	}
@@ -163,9 +167,9 @@ func updateString(t tags.Tag) string {
 
 // Select is the selector of `build --if-changed`: it builds a profile only when Check
 // finds it due, under the release Check chose, and otherwise says why not.
-func Select(reg registry.Options) func(context.Context, *build.Plan) (build.Selection, error) {
+func Select(reg registry.Options, r Rescan) func(context.Context, *build.Plan) (build.Selection, error) {
 	return func(ctx context.Context, plan *build.Plan) (build.Selection, error) {
-		st, err := Check(ctx, reg, plan)
+		st, err := Check(ctx, reg, plan, r)
 		if err != nil {
 			return build.Selection{}, err
 		}

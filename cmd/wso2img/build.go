@@ -86,7 +86,7 @@ same image again is a no-op. Floating tags (5.8.0, 4.2.0.0) follow the newest bu
 	f.target.AddFlags(cmd)
 	f.bk.AddFlags(cmd)
 	f.sig.AddFlags(cmd)
-	f.scan.AddFlags(cmd)
+	f.scan.AddFlags(cmd, true, true)
 	cmd.Flags().StringVar(&f.output, "output", "registry", "where the image goes: registry (push to the target), oci:DIR (OCI layout) or tar:FILE (OCI archive)")
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
 	cmd.Flags().StringVar(&f.baseCache, "base-cache", "", "where a base from another registry is kept in the target registry, so that its layers are mounted, not pulled and pushed again: a repository `PREFIX` in the target registry, true for the default <target registry>/"+publish.DefaultBaseCache+", or false for none (default: each profile's baseCache, else true)")
@@ -131,6 +131,13 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	rescan, err := f.scan.rescan(profs, f.reg.Insecure, prefixed{stderr})
+	if err != nil {
+		return err
+	}
+	if !f.ifChanged && (rescan.After > 0 || rescan.Scanner != nil) {
+		return usageError{fmt.Errorf("--rescan-after and --rescan say when an unchanged image is due: they go with --if-changed")}
+	}
 	var scanner publish.Scanner
 	scanOff := "the vulnerability gate is off for local output"
 	if out.Kind == "registry" {
@@ -168,7 +175,7 @@ func (f *buildFlags) run(cmd *cobra.Command, args []string) error {
 		po := publish.Options{Registry: opts.Registry, Planner: planner, Builder: builder, Output: out, Signer: signer, Log: prefixed{stderr}, BaseCache: bc,
 			Scanner: scanner, ScanOff: scanOff}
 		if f.ifChanged {
-			po.Select = watch.Select(opts.Registry)
+			po.Select = watch.Select(opts.Registry, rescan)
 		}
 		if fl, ok := builder.(interface{ Slots() int }); ok {
 			po.Parallel = max(publish.DefaultParallel, fl.Slots())

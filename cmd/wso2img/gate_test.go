@@ -142,6 +142,31 @@ func TestVulnerabilityGate(t *testing.T) {
 	if v := runCLI(t, "verify", "--insecure-registry", reg.Host, "--key", pub, "--insecure-ignore-tlog", "--require-vuln-scan", "--max-scan-severity", "HIGH", ref); v.code != exitPolicy {
 		t.Errorf("verify --max-scan-severity HIGH of an image whose base has a HIGH finding: exit %d, want %d\n%s", v.code, exitPolicy, v.stdout)
 	}
+	// watch: the unchanged image is due for a rescan once its scan is old, or when
+	// today's DB refuses it; build --if-changed then scans and attests it again.
+	watchArgs := append([]string{"watch", "--json", "--registry", w.prefix + "/fixed", "--trivy", trivy, "--scan-db", db}, w.flags()...)
+	if st := watchOne(t, append(watchArgs, "--rescan-after", "1h", file)...); st.Due {
+		t.Errorf("freshly scanned, due anyway: %v", st.Reasons)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if st := watchOne(t, append(watchArgs, "--rescan-after", "1s", file)...); !st.Due || !strings.Contains(strings.Join(st.Reasons, " "), "rescan: ") {
+		t.Errorf("scanned more than 1s ago, not due for a rescan: %+v", st)
+	}
+	r, out = run("fixed", file) // the same image: nothing pushed, a new scan attested
+	if r.code != 0 || out[0].Pushed {
+		t.Errorf("rebuilding the unchanged image: exit %d %+v", r.code, out)
+	}
+	newDB := t.TempDir()
+	later := trivydb.Advisory{Bucket: trivydb.BucketMavenGHSA, Package: "org.apache.logging.log4j:log4j-core", VulnerabilityID: "CVE-2099-0001",
+		VulnerableVersions: []string{"< 2.99.0"}, PatchedVersions: []string{"2.99.0"}}
+	if err := trivydb.Write(newDB, append(append(trivydb.Log4Shell.Advisories, trivydb.Musl.Advisories...), later),
+		append(append(trivydb.Log4Shell.Vulnerabilities, trivydb.Musl.Vulnerabilities...), trivydb.Vulnerability{ID: "CVE-2099-0001", Title: "found after the build", Severity: "CRITICAL"})); err != nil {
+		t.Fatal(err)
+	}
+	newArgs := append([]string{"watch", "--json", "--registry", w.prefix + "/fixed", "--trivy", trivy, "--scan-db", newDB}, w.flags()...)
+	if st := watchOne(t, append(newArgs, "--rescan", file)...); !st.Due || !strings.Contains(strings.Join(st.Reasons, " "), "CVE-2099-0001") {
+		t.Errorf("today's DB refuses the image, but it is not due: %+v", st)
+	}
 	for _, bin := range []string{"cosign-v2", "cosign-v3"} {
 		if out, err := stockCosign(t, bin, "verify-attestation", "--type", "vuln", "--key", pub, "--insecure-ignore-tlog=true",
 			"--allow-insecure-registry=true", "--allow-http-registry=true", ref); err != nil {
@@ -155,4 +180,20 @@ func remoteDigest(t *testing.T, ref string) (string, error) {
 	t.Helper()
 	_, desc := remoteImage(t, ref)
 	return desc.Digest.String(), nil
+}
+
+// watchOne runs watch --json on one profile and returns its status.
+func watchOne(t *testing.T, args ...string) watchStatus {
+	t.Helper()
+	r := runCLI(t, args...)
+	var st []watchStatus
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || len(st) != 1 {
+		t.Fatalf("watch: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	return st[0]
+}
+
+type watchStatus struct {
+	Due     bool     `json:"due"`
+	Reasons []string `json:"reasons"`
 }

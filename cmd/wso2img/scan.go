@@ -13,6 +13,8 @@ import (
 	"github.com/wso2img/wso2img/profiles"
 	"github.com/wso2img/wso2img/publish"
 	"github.com/wso2img/wso2img/scan"
+	"github.com/wso2img/wso2img/verify"
+	"github.com/wso2img/wso2img/watch"
 )
 
 // scanTokenEnv holds the token of a `trivy server` (--scan-server): a secret, so an
@@ -32,13 +34,25 @@ type scanOptions struct {
 	DB string
 	// DBRepository and JavaDBRepository are mirrors of Trivy's DBs as OCI artifacts.
 	DBRepository, JavaDBRepository string
+	// RescanAfter and Rescan make an unchanged image due for a new scan (watch, build
+	// --if-changed): its last scan is older than RescanAfter, or today's DB refuses it.
+	RescanAfter string
+	Rescan      bool
 }
 
-func (o *scanOptions) AddFlags(cmd *cobra.Command) {
+// AddFlags adds the gate's flags; gate adds --scan itself (build), rescan the rescan
+// flags (build --if-changed, watch).
+func (o *scanOptions) AddFlags(cmd *cobra.Command, gate, rescan bool) {
 	o.Scan = "auto"
 	f := cmd.Flags()
-	f.Var(&o.Scan, "scan", "the vulnerability gate: scan the pushed image by digest with Trivy before it is signed or tagged (exit 5 when refused): true, false, or auto = when Trivy is found (next to wso2img, or on PATH) or a profile has a scan: block")
-	f.Lookup("scan").NoOptDefVal = "true"
+	if gate {
+		f.Var(&o.Scan, "scan", "the vulnerability gate: scan the pushed image by digest with Trivy before it is signed or tagged (exit 5 when refused): true, false, or auto = when Trivy is found (next to wso2img, or on PATH) or a profile has a scan: block")
+		f.Lookup("scan").NoOptDefVal = "true"
+	}
+	if rescan {
+		f.StringVar(&o.RescanAfter, "rescan-after", "", "an image that did not change is due all the same when its last vulnerability scan finished longer ago than this `AGE` (7d), or it has none (reason: rescan)")
+		f.BoolVar(&o.Rescan, "rescan", false, "scan each up-to-date image with today's vulnerability DB: due when the gate would now refuse it (reason: rescan); needs Trivy as for the gate")
+	}
 	f.StringVar(&o.Trivy, "trivy", "", "the trivy `BINARY` of the gate (default: trivy next to wso2img, then on PATH; make tools builds bin/trivy)")
 	f.StringVar(&o.Server, "scan-server", "", "scan against this `trivy server` URL, so that a fleet shares one vulnerability DB (token from "+scanTokenEnv+")")
 	f.StringVar(&o.DB, "scan-db", "", "a Trivy cache `DIR` holding the vulnerability DB and Java DB (db/, java-db/): scan offline with it, no DB download (prepare it where the network is reachable: trivy image --download-db-only --download-java-db-only --cache-dir DIR)")
@@ -111,4 +125,26 @@ func printFindings(w io.Writer, r *publish.Result) {
 			fmt.Fprintf(w, "  ignored\t%s %s %s %s (%s)\n", f.Severity, f.ID, f.Package, f.InstalledVersion, f.Statement)
 		}
 	}
+}
+
+// rescan is the watch.Rescan the flags ask for.
+func (o *scanOptions) rescan(profs []*profiles.Profile, insecure []string, log io.Writer) (watch.Rescan, error) {
+	var r watch.Rescan
+	if o.RescanAfter != "" {
+		age, err := verify.ParseAge(o.RescanAfter)
+		if err != nil {
+			return r, usageError{fmt.Errorf("--rescan-after: %w", err)}
+		}
+		r.After = age
+	}
+	if o.Rescan {
+		gate := *o
+		gate.Scan = "true"
+		s, _, err := gate.scanner(profs, insecure, log)
+		if err != nil {
+			return r, err
+		}
+		r.Scanner = s
+	}
+	return r, nil
 }

@@ -19,6 +19,7 @@ func addWatch(root *cobra.Command) {
 		reg    registryOptions
 		in     inputOptions
 		target targetOptions
+		sc     scanOptions
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -34,6 +35,11 @@ built from another base digest (the base moved behind its tag), profile or input
 "wso2img build --if-changed" rebuilds exactly the due profiles; a changed image of an
 update already published gets the next release, since unique tags never move.
 
+An image that did not change is due all the same for a new vulnerability scan (reason
+"rescan") when its last scan is older than --rescan-after, or, with --rescan, when
+today's vulnerability DB finds what the gate refuses: new CVEs appear in images
+nobody rebuilt.
+
 The exit code is 0 whether or not anything is due; it is not 0 when a profile cannot be
 checked (an input fails verification: 3).`,
 		Example: `  wso2img watch profiles/*.yaml
@@ -44,13 +50,21 @@ checked (an input fails verification: 3).`,
 			if err != nil {
 				return err
 			}
+			profs, err := loadProfiles(args)
+			if err != nil {
+				return err
+			}
+			rescan, err := sc.rescan(profs, reg.Insecure, prefixed{cmd.ErrOrStderr()})
+			if err != nil {
+				return err
+			}
 			statuses, err := eachProfile(cmd.Context(), args, opts, func(ctx context.Context, p *build.Planner, prof *profiles.Profile) (*watch.Status, error) {
 				plan, err := p.Plan(ctx, prof)
 				if err != nil {
 					return nil, err
 				}
 				defer plan.Close()
-				return watch.Check(ctx, opts.Registry, plan)
+				return watch.Check(ctx, opts.Registry, plan, rescan)
 			})
 			return firstErr(err, watchToActions(statuses), emit(cmd.OutOrStdout(), asJSON, statuses, printStatuses))
 		},
@@ -58,6 +72,7 @@ checked (an input fails verification: 3).`,
 	reg.AddFlags(cmd)
 	in.AddFlags(cmd)
 	target.AddFlags(cmd)
+	sc.AddFlags(cmd, false, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document (an array, one object per profile) on stdout")
 	root.AddCommand(cmd)
 }
