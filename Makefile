@@ -37,8 +37,10 @@ lint:
 fuzz:
 	@FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
 
-## demo: the main job end to end against a local registry (and BuildKit) it starts itself
-demo: tools build
+## demo: the main job end to end against a local registry (and BuildKit) it starts itself; it
+## builds only the tools it needs (Trivy, the longest, in the background while the main job runs)
+demo: build
+	@bash hack/tools.sh buildkitd registry cosign-v3
 	@bash hack/demo.sh
 
 ## bench: benchmarks, not part of make test: wso2img against the Dockerfile path (BuildKit, buildah) and the

@@ -537,7 +537,9 @@ func (p *Planner) trustStore(ctx context.Context, prof *profiles.Profile, plan *
 		}
 	}
 	info := &TrustStore{Format: string(format), Password: "default", AllowExpired: ts.AllowExpired, AllowNonCA: ts.AllowNonCA}
-	opts := truststore.Options{Format: format, Password: truststore.DefaultPassword, Time: plan.Created, AllowExpired: ts.AllowExpired, AllowNonCA: ts.AllowNonCA}
+	// Entries are dated with the update's time (the same bytes every run); certificates
+	// must be valid now.
+	opts := truststore.Options{Format: format, Password: truststore.DefaultPassword, Time: plan.Created, ValidAt: time.Now(), AllowExpired: ts.AllowExpired, AllowNonCA: ts.AllowNonCA}
 	if ts.Password != nil {
 		info.Password = "env " + ts.Password.Env
 		opts.Password = os.Getenv(ts.Password.Env)

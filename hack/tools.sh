@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
 # tools.sh installs and builds what the end-to-end tests, the demo and the benchmarks run:
-# Debian's runc and busybox-static, and bin/buildkitd, bin/buildctl and bin/registry built
-# from the pinned Go modules under tools/. It is what `make tools` runs.
+# Debian's runc, busybox-static, openssl and shellcheck, and bin/buildkitd, bin/buildctl,
+# bin/registry, the stock cosign CLIs (v2, v3), actionlint and trivy, built from the
+# pinned Go modules under tools/. It is what `make tools` runs.
 #
 # Idempotent: a binary is rebuilt only when it is missing or its stamp (bin/.stamp-NAME)
 # no longer matches the version, the go.mod/go.sum of the module it is built from and its
 # build arguments, so a second run takes well under a second. The BuildKit version must
 # equal the root go.mod's, or the script fails.
 #
+# With arguments, only the named tools are built (and what they need): `make demo`
+# builds what the demo uses and no more, `bash hack/tools.sh trivy` one tool. Without,
+# every tool is built (make test, make tools).
+#
 # To add a tool, give it a module under tools/ and add one build_tool line at the end.
 set -euo pipefail
+
+wanted=("$@")
+# want NAME says whether NAME is to be built this run.
+want() {
+	[ "${#wanted[@]}" -eq 0 ] && return 0
+	local w
+	for w in "${wanted[@]}"; do
+		[ "$w" = "$1" ] && return 0
+	done
+	return 1
+}
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/bin"
@@ -70,45 +86,66 @@ build_tool() {
 		log "$name $version up to date"
 		return
 	fi
-	log "building $name $version from $dir ($pkg)"
+	log "building $name $version from $dir ($pkg); the first build of a tool takes minutes"
 	mkdir -p "$bin"
 	local start=$SECONDS
+	# A line every 30 s, so that a long first build never looks stuck.
+	( while sleep 30; do log "still building $name ($((SECONDS - start))s)"; done ) &
+	local ticker=$!
 	(cd "$root/$dir" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$out.tmp" "$@" "$pkg") ||
-		{ rm -f "$out.tmp"; die "building $name from $dir failed"; }
+		{ kill "$ticker" 2>/dev/null; rm -f "$out.tmp"; die "building $name from $dir failed"; }
+	kill "$ticker" 2>/dev/null || true
+	wait "$ticker" 2>/dev/null || true
 	mv -f "$out.tmp" "$out"
 	printf '%s\n' "$want" >"$stamp"
 	log "built bin/$name in $((SECONDS - start))s"
 }
 
-apt_install runc busybox-static openssl shellcheck
+# Debian's packages: runc for buildkitd's OCI worker, busybox for the stand-in bases,
+# openssl for the demo's certificates, shellcheck for make test's lint.
+pkgs=(runc busybox-static openssl)
+want shellcheck && pkgs+=(shellcheck)
+apt_install "${pkgs[@]}"
 
 # BuildKit: the daemon must speak exactly the API version that the root module's client
 # was built against.
-bk="$(mod_version tools/buildkit github.com/moby/buildkit)"
-bk_root="$(mod_version . github.com/moby/buildkit)"
-[ "$bk" = "$bk_root" ] ||
-	die "tools/buildkit/go.mod requires github.com/moby/buildkit $bk but go.mod requires $bk_root; set tools/buildkit to $bk_root (cd tools/buildkit && go get github.com/moby/buildkit@$bk_root && go mod tidy)"
-bk_ldflags="-X github.com/moby/buildkit/version.Version=$bk -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit"
+if want buildkitd || want buildctl; then
+	bk="$(mod_version tools/buildkit github.com/moby/buildkit)"
+	bk_root="$(mod_version . github.com/moby/buildkit)"
+	[ "$bk" = "$bk_root" ] ||
+		die "tools/buildkit/go.mod requires github.com/moby/buildkit $bk but go.mod requires $bk_root; set tools/buildkit to $bk_root (cd tools/buildkit && go get github.com/moby/buildkit@$bk_root && go mod tidy)"
+	bk_ldflags="-X github.com/moby/buildkit/version.Version=$bk -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit"
+	want buildkitd && build_tool buildkitd tools/buildkit github.com/moby/buildkit/cmd/buildkitd "$bk" -ldflags "$bk_ldflags" -tags "osusergo netgo static_build seccomp"
+	want buildctl && build_tool buildctl tools/buildkit github.com/moby/buildkit/cmd/buildctl "$bk" -ldflags "$bk_ldflags"
+fi
 
-build_tool buildkitd tools/buildkit github.com/moby/buildkit/cmd/buildkitd "$bk" -ldflags "$bk_ldflags" -tags "osusergo netgo static_build seccomp"
-build_tool buildctl tools/buildkit github.com/moby/buildkit/cmd/buildctl "$bk" -ldflags "$bk_ldflags"
-
-reg="$(mod_version tools/registry github.com/distribution/distribution/v3)"
-build_tool registry tools/registry github.com/distribution/distribution/v3/cmd/registry "$reg" -ldflags "-X github.com/distribution/distribution/v3/version.version=$reg"
+if want registry; then
+	reg="$(mod_version tools/registry github.com/distribution/distribution/v3)"
+	build_tool registry tools/registry github.com/distribution/distribution/v3/cmd/registry "$reg" -ldflags "-X github.com/distribution/distribution/v3/version.version=$reg"
+fi
 
 # The stock cosign CLIs, v2 and v3: end-to-end tests check that the signatures and
 # attestations wso2img makes with cosign's Go library verify with both.
-cosign2="$(mod_version tools/cosign-v2 github.com/sigstore/cosign/v2)"
-build_tool cosign-v2 tools/cosign-v2 github.com/sigstore/cosign/v2/cmd/cosign "$cosign2" -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign2"
-cosign3="$(mod_version tools/cosign-v3 github.com/sigstore/cosign/v3)"
-build_tool cosign-v3 tools/cosign-v3 github.com/sigstore/cosign/v3/cmd/cosign "$cosign3" -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign3"
+if want cosign-v2; then
+	cosign2="$(mod_version tools/cosign-v2 github.com/sigstore/cosign/v2)"
+	build_tool cosign-v2 tools/cosign-v2 github.com/sigstore/cosign/v2/cmd/cosign "$cosign2" -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign2"
+fi
+if want cosign-v3; then
+	cosign3="$(mod_version tools/cosign-v3 github.com/sigstore/cosign/v3)"
+	build_tool cosign-v3 tools/cosign-v3 github.com/sigstore/cosign/v3/cmd/cosign "$cosign3" -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$cosign3"
+fi
 
 # actionlint checks action.yml and the workflows under .github (make test runs it).
-actionlint="$(mod_version tools/actionlint github.com/rhysd/actionlint)"
-build_tool actionlint tools/actionlint github.com/rhysd/actionlint/cmd/actionlint "$actionlint" -ldflags "-s -w -X github.com/rhysd/actionlint.version=$actionlint"
+if want actionlint; then
+	actionlint="$(mod_version tools/actionlint github.com/rhysd/actionlint)"
+	build_tool actionlint tools/actionlint github.com/rhysd/actionlint/cmd/actionlint "$actionlint" -ldflags "-s -w -X github.com/rhysd/actionlint.version=$actionlint"
+fi
 
 # Trivy, the vulnerability scanner that the publish pipeline's scan stage runs (package
 # scan), stamped with its version the way its release does (goreleaser.yml: ldflags
-# app.ver without the "v", GOEXPERIMENT=jsonv2, which Trivy's code requires).
-trivy="$(mod_version tools/trivy github.com/aquasecurity/trivy)"
-GOEXPERIMENT=jsonv2 build_tool trivy tools/trivy github.com/aquasecurity/trivy/cmd/trivy "$trivy GOEXPERIMENT=jsonv2" -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${trivy#v}"
+# app.ver without the "v", GOEXPERIMENT=jsonv2, which Trivy's code requires). The
+# biggest of the tools: a first build takes about a quarter of an hour on 2 cores.
+if want trivy; then
+	trivy="$(mod_version tools/trivy github.com/aquasecurity/trivy)"
+	GOEXPERIMENT=jsonv2 build_tool trivy tools/trivy github.com/aquasecurity/trivy/cmd/trivy "$trivy GOEXPERIMENT=jsonv2" -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${trivy#v}"
+fi

@@ -268,7 +268,7 @@ func (s *Scanner) Scan(ctx context.Context, req Request) (*Report, error) {
 	if err := decide(rep, run.report, baseKeys, active); err != nil {
 		return nil, fmt.Errorf("scanning %s: %w", img, err)
 	}
-	fmt.Fprintf(s.opts.Log, "scan: %s: %d findings (%d from the base), %d ignored, %d at or above %s in scope %s\n",
+	fmt.Fprintf(s.opts.Log, "scan: %s: %d finding(s) (%d from the base), %d ignored, %d at or above %s in scope %s\n",
 		img, len(rep.Findings), countOrigin(rep.Findings, OriginBase), len(rep.Ignored), len(rep.Failed), policy.Threshold, policy.Scope)
 	return rep, rep.gateError()
 }
@@ -403,7 +403,7 @@ func (s *Scanner) baseFindings(ctx context.Context, base name.Digest, platform s
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(s.opts.Log, "scan: base %s: %d findings\n", base, len(keys))
+	fmt.Fprintf(s.opts.Log, "scan: base %s: %d finding(s)\n", base, len(keys))
 	s.mu.Lock()
 	s.base[cacheKey] = keys
 	s.mu.Unlock()

@@ -155,8 +155,8 @@ func certError(v *Verified, err error) error {
 		return fmt.Errorf("%s: reading the certificate: %w", where(v.Spec.Profile, v.Spec.Field, v.Spec.source()), err)
 	}
 	expected := map[string]string{
-		truststore.WhatExpired:       "a certificate valid at the update's time (allowExpired accepts others)",
-		truststore.WhatNotYetValid:   "a certificate valid at the update's time (allowExpired accepts others)",
+		truststore.WhatExpired:       "a certificate valid now (allowExpired accepts others)",
+		truststore.WhatNotYetValid:   "a certificate valid now (allowExpired accepts others)",
 		truststore.WhatNotCA:         "a CA certificate (allowNonCA accepts a server's own)",
 		truststore.WhatPrivateKey:    "certificates only",
 		truststore.WhatNoCertificate: "PEM or DER certificates",

@@ -92,11 +92,13 @@ type Options struct {
 	Format Format
 	// Password protects the store's integrity; default DefaultPassword.
 	Password string
-	// Time is the build's time (the WSO2 update's): certificates must be valid then,
-	// and a JKS dates its entries with it. Required, so that the output depends on
-	// nothing but the inputs.
+	// Time is the build's time (the WSO2 update's): a JKS dates its entries with it.
+	// Required, so that the output depends on nothing but the inputs.
 	Time time.Time
-	// AllowExpired accepts certificates that are not valid at Time.
+	// ValidAt is when the certificates must be valid: the moment of building, since a
+	// WUM update's time can be years back; default Time. It does not change the bytes.
+	ValidAt time.Time
+	// AllowExpired accepts certificates that are not valid at ValidAt.
 	AllowExpired bool
 	// AllowNonCA accepts certificates that are not CAs (a server's own certificate,
 	// pinned).
@@ -165,12 +167,16 @@ func Entries(certs []Cert, opts Options) ([]Entry, error) {
 }
 
 func check(c Cert, opts Options) error {
-	t := opts.Time.UTC().Format(time.RFC3339)
+	at := opts.ValidAt
+	if at.IsZero() {
+		at = opts.Time
+	}
+	t := at.UTC().Format(time.RFC3339)
 	switch {
-	case !opts.AllowExpired && opts.Time.After(c.Cert.NotAfter):
-		return certErr(c, WhatExpired, fmt.Sprintf("valid until %s, the build's time is %s", c.Cert.NotAfter.UTC().Format(time.RFC3339), t))
-	case !opts.AllowExpired && opts.Time.Before(c.Cert.NotBefore):
-		return certErr(c, WhatNotYetValid, fmt.Sprintf("valid from %s, the build's time is %s", c.Cert.NotBefore.UTC().Format(time.RFC3339), t))
+	case !opts.AllowExpired && at.After(c.Cert.NotAfter):
+		return certErr(c, WhatExpired, fmt.Sprintf("valid until %s, checked at %s", c.Cert.NotAfter.UTC().Format(time.RFC3339), t))
+	case !opts.AllowExpired && at.Before(c.Cert.NotBefore):
+		return certErr(c, WhatNotYetValid, fmt.Sprintf("valid from %s, checked at %s", c.Cert.NotBefore.UTC().Format(time.RFC3339), t))
 	case !opts.AllowNonCA && !(c.Cert.BasicConstraintsValid && c.Cert.IsCA):
 		return certErr(c, WhatNotCA, "its basic constraints do not say CA:TRUE; set allowNonCA to pin a server's own certificate")
 	}

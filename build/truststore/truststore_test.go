@@ -208,7 +208,7 @@ func TestBuildRefuses(t *testing.T) {
 		cert   *x509.Certificate
 		detail string
 	}{
-		{"expired", []truststore.Cert{{Cert: ok, Source: "a.pem"}, {Cert: expired, Source: "old.pem"}}, truststore.Options{}, truststore.WhatExpired, expired, "valid until 2023-05-01T12:00:00Z, the build's time is 2024-05-01T12:00:00Z"},
+		{"expired", []truststore.Cert{{Cert: ok, Source: "a.pem"}, {Cert: expired, Source: "old.pem"}}, truststore.Options{}, truststore.WhatExpired, expired, "valid until 2023-05-01T12:00:00Z, checked at 2024-05-01T12:00:00Z"},
 		{"not yet valid", []truststore.Cert{{Cert: early, Source: "f.pem"}}, truststore.Options{}, truststore.WhatNotYetValid, early, "valid from 2024-06-01"},
 		{"not a CA", []truststore.Cert{{Cert: leaf, Source: "leaf.pem"}}, truststore.Options{}, truststore.WhatNotCA, leaf, "allowNonCA"},
 		{"CA flag without basic constraints", []truststore.Cert{{Cert: noBC, Source: "n.pem"}}, truststore.Options{}, truststore.WhatNotCA, noBC, ""},
@@ -422,4 +422,28 @@ func parseKeytool(out string) map[string]string {
 		}
 	}
 	return got
+}
+
+// TestValidAt: certificates are checked at ValidAt (the moment of building) while the
+// store's entries keep the update's time: a CA issued after a WUM update of 2019 goes
+// into an image of that update, and a CA that has expired since does not.
+func TestValidAt(t *testing.T) {
+	fresh, _, _ := newCert(t, certSpec{cn: "Fresh CA", ca: true, from: when.AddDate(0, 1, 0), to: when.AddDate(2, 0, 0)})
+	gone, _, _ := newCert(t, certSpec{cn: "Gone CA", ca: true, from: when.AddDate(-2, 0, 0), to: when.AddDate(0, 0, -1)})
+	old := when.AddDate(-5, 0, 0)
+	opts := truststore.Options{Format: truststore.JKS, Time: old, ValidAt: when.AddDate(0, 2, 0)}
+	a, err := truststore.Build([]truststore.Cert{{Cert: fresh, Source: "fresh.pem"}}, opts)
+	if err != nil {
+		t.Fatalf("a CA valid at ValidAt, issued after Time: %v", err)
+	}
+	opts.ValidAt = when.AddDate(0, 3, 0)
+	b, _ := truststore.Build([]truststore.Cert{{Cert: fresh, Source: "fresh.pem"}}, opts)
+	if !bytes.Equal(a, b) {
+		t.Error("the bytes depend on ValidAt")
+	}
+	opts.Time, opts.ValidAt = when.AddDate(0, 0, -10), when
+	var ce *truststore.CertError
+	if _, err := truststore.Build([]truststore.Cert{{Cert: gone, Source: "gone.pem"}}, opts); !errors.As(err, &ce) || ce.What != truststore.WhatExpired {
+		t.Errorf("a CA expired at ValidAt though valid at Time: %v", err)
+	}
 }

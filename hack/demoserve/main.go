@@ -1,8 +1,11 @@
 // Command demoserve plays a vendor's download site for the demo: it makes a CA and a
 // server certificate for 127.0.0.1, an OpenPGP signing key, a JDBC-driver-like jar and
-// its detached signature, serves the jar and signature over HTTPS on loopback, and writes
-// what a profile needs to verify them (URL, sha256, key fingerprint, keyring, CA file)
-// as KEY=VALUE lines to --env-file. It runs until interrupted.
+// its detached signature, a Carbon application archive, two log4j-core jars (2.14.1,
+// vulnerable to Log4Shell, and 2.17.1), and serves them over HTTPS on loopback. It also
+// writes two CA certificates for the demo's trust store and an offline Trivy database
+// that knows Log4Shell (the demo machine cannot download Trivy's). What a profile needs
+// (URLs, sha256s, key fingerprint, keyring, CA file, paths) goes as KEY=VALUE lines to
+// --env-file. It runs until interrupted.
 //
 // It is a development tool, not part of wso2img.
 package main
@@ -83,6 +86,10 @@ func run(dir, envFile string) error {
 	}
 	serve(jarPath, jar)
 	serve(jarPath+".asc", sig)
+	extra, err := demoFiles(dir, serve)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -105,7 +112,7 @@ func run(dir, envFile string) error {
 		"GPG_KEYRING=" + filepath.Join(dir, "vendor.asc"),
 		"GPG_FINGERPRINT=" + strings.ToUpper(hex.EncodeToString(key.PrimaryKey.Fingerprint)),
 		"CA_FILE=" + ca,
-	}, "\n") + "\n"
+	}, "\n") + "\n" + strings.ReplaceAll(extra, "BASE_URL", base)
 	if err := os.WriteFile(envFile+".tmp", []byte(env), 0o644); err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/wso2img/wso2img/internal/standin"
+	"github.com/wso2img/wso2img/internal/trivydb"
 )
 
 // list is a repeatable flag; each value may also be a comma-separated list.
@@ -52,6 +53,7 @@ func run() error {
 		platforms           list
 		created             string
 		insecure, index     bool
+		vulnerableOS        bool
 	)
 	fs := flag.NewFlagSet("standin", flag.ContinueOnError)
 	fs.StringVar(&o.Product, "product", "", "product short name, e.g. wso2is (required)")
@@ -70,6 +72,7 @@ func run() error {
 	fs.Var(&platforms, "platform", "platforms, comma-separated (default the host's, linux/"+runtime.GOARCH+")")
 	fs.BoolVar(&index, "index", false, "push an index even for one platform (always for several)")
 	fs.BoolVar(&insecure, "insecure", false, "allow plain-HTTP registries (loopback)")
+	fs.BoolVar(&vulnerableOS, "vulnerable-os", false, "add an Alpine 3.20 package database with a vulnerable musl (a HIGH finding of the base's own, for the vulnerability gate)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -102,6 +105,9 @@ func run() error {
 			return err
 		}
 		o.Created = t
+	}
+	if vulnerableOS {
+		o.Extra = trivydb.Musl.Files
 	}
 	if len(platforms) == 0 {
 		platforms = list{"linux/" + runtime.GOARCH}
