@@ -27,10 +27,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/wso2img/wso2img/internal/fstree"
 )
 
 // Format is an archive format.
@@ -82,27 +83,14 @@ type Result struct {
 	// directories that entries imply. A hard link is listed as the file it is.
 	Files []File
 	// Digest is "sha256:<hex>" of the tree's canonical listing, in the format of
-	// build/inputs' directory inputs (see treeDigest).
+	// build/inputs' directory inputs (see fstree.Digest).
 	Digest string
 	// Size is the sum of the sizes of the regular files.
 	Size int64
 }
 
 // File is one entry of the extracted tree, shaped like inputs.File.
-type File struct {
-	// Rel is the slash-separated path relative to the destination; never "".
-	Rel string
-	// Type is "file", "dir" or "symlink".
-	Type string
-	// Mode holds the permission bits as written: never setuid, setgid or sticky.
-	Mode fs.FileMode
-	// Size is the size in bytes of a file.
-	Size int64
-	// SHA256 is the hex sha256 of a file.
-	SHA256 string
-	// Target is the target of a symlink.
-	Target string
-}
+type File = fstree.Entry
 
 // Extract extracts the archive at src into dst, an existing empty directory. A
 // refused archive is an *Error and leaves dst empty again; other failures (reading

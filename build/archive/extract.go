@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/wso2img/wso2img/internal/fstree"
+
 	"github.com/wso2img/wso2img/internal/units"
 )
 
@@ -416,7 +418,7 @@ func (x *extractor) result() *Result {
 		res.Files = append(res.Files, File{Rel: rel, Type: n.typ, Mode: n.mode, Size: n.size, SHA256: n.sha256, Target: n.target})
 		res.Size += n.size
 	}
-	res.Digest = treeDigest(res.Files)
+	res.Digest = fstree.Digest(res.Files)
 	return res
 }
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/wso2img/wso2img/internal/fstree"
 )
 
 // tar extracts a tar or tar.gz as a stream. The bytes read from the file (compressed
@@ -68,11 +70,11 @@ func (x *extractor) tarEntry(tr *tar.Reader, hdr *tar.Header, cr *countingReader
 	case tar.TypeLink:
 		return x.hardlink(name, rel, hdr.Linkname)
 	case tar.TypeChar:
-		return x.refuse(name, WhatSpecial, "regular files, directories and symlinks", kind(fs.ModeDevice|fs.ModeCharDevice))
+		return x.refuse(name, WhatSpecial, "regular files, directories and symlinks", fstree.Kind(fs.ModeDevice|fs.ModeCharDevice))
 	case tar.TypeBlock:
-		return x.refuse(name, WhatSpecial, "regular files, directories and symlinks", kind(fs.ModeDevice))
+		return x.refuse(name, WhatSpecial, "regular files, directories and symlinks", fstree.Kind(fs.ModeDevice))
 	case tar.TypeFifo:
-		return x.refuse(name, WhatSpecial, "regular files, directories and symlinks", kind(fs.ModeNamedPipe))
+		return x.refuse(name, WhatSpecial, "regular files, directories and symlinks", fstree.Kind(fs.ModeNamedPipe))
 	}
 	return x.refuse(name, WhatUnsupported, "a file, directory, symlink or hard link", fmt.Sprintf("tar entry type %q", hdr.Typeflag))
 }

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/wso2img/wso2img/internal/fstree"
 )
 
 // zip extracts a zip. Each entry's compressed bytes are read raw and decompressed
@@ -64,7 +66,7 @@ func (x *extractor) zipEntry(zf *zip.File) error {
 		}
 		return x.symlink(name, rel, string(target))
 	case mode&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeIrregular) != 0:
-		return x.refuse(name, WhatSpecial, "regular files, directories and symlinks", kind(mode))
+		return x.refuse(name, WhatSpecial, "regular files, directories and symlinks", fstree.Kind(mode))
 	}
 	perm := fs.FileMode(0o644)
 	if unixMode(zf) {
@@ -111,18 +113,4 @@ func (x *extractor) zipOpen(zf *zip.File) (io.Reader, func() int64, error) {
 func unixMode(zf *zip.File) bool {
 	creator := zf.CreatorVersion >> 8
 	return (creator == 3 || creator == 19) && zf.ExternalAttrs>>16 != 0 // unix, macOS
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (fifo)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	}
-	return "a special file (" + m.Type().String() + ")"
 }

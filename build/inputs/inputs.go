@@ -18,11 +18,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/wso2img/wso2img/internal/fstree"
 )
 
 // Spec is one input as a profile declares it, already resolved by the caller.
@@ -79,7 +80,7 @@ type Verified struct {
 	Dir bool
 	// Digest is "sha256:<hex>" of the file, or for a directory of its canonical tree
 	// listing: one line per entry, sorted by path, with the type, mode, size and sha256
-	// of files and the targets of symlinks, and no timestamps (format on treeDigest).
+	// of files and the targets of symlinks, and no timestamps (format on fstree.Digest).
 	Digest string
 	// Size is the size in bytes; for a directory the sum of its regular files.
 	Size int64
@@ -94,22 +95,8 @@ type Verified struct {
 	Archive string
 }
 
-// File is one entry of a verified input.
-type File struct {
-	// Rel is the slash-separated path relative to the input root; never "".
-	Rel string
-	// Type is "file", "dir" or "symlink".
-	Type string
-	// Mode holds the permission bits (and setuid, setgid, sticky) as found on disk;
-	// the build normalises them later.
-	Mode fs.FileMode
-	// Size is the size in bytes of a file.
-	Size int64
-	// SHA256 is the hex sha256 of a file.
-	SHA256 string
-	// Target is the target of a symlink.
-	Target string
-}
+// File is one entry of a verified input (see fstree.Entry).
+type File = fstree.Entry
 
 // Defaults for Options.
 const (

@@ -2,18 +2,15 @@ package inputs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/wso2img/wso2img/internal/fstree"
 	"github.com/wso2img/wso2img/internal/units"
 )
 
@@ -76,7 +73,7 @@ func (st *Stage) fetchLocal(ctx context.Context, s Spec) (*Verified, error) {
 	case fi.Mode().IsRegular():
 		return st.localFile(ctx, s, file, fi)
 	default:
-		return nil, verifyErr(s, whatLocalFile, "a regular file or directory", kind(fi.Mode())+" at "+resolved)
+		return nil, verifyErr(s, whatLocalFile, "a regular file or directory", fstree.Kind(fi.Mode())+" at "+resolved)
 	}
 }
 
@@ -208,7 +205,7 @@ func (st *Stage) localDir(ctx context.Context, s Spec, r *os.Root, root, rel str
 				return err
 			}
 		default:
-			return verifyErr(s, whatLocalFile, "only regular files, directories and symlinks", kind(m)+" at "+rel)
+			return verifyErr(s, whatLocalFile, "only regular files, directories and symlinks", fstree.Kind(m)+" at "+rel)
 		}
 		v.Files = append(v.Files, e)
 		return nil
@@ -226,7 +223,7 @@ func (st *Stage) localDir(ctx context.Context, s Spec, r *os.Root, root, rel str
 			return nil, fmt.Errorf("%s: staging: %w", where(s.Profile, s.Field, s.Path), err)
 		}
 	}
-	v.Digest = treeDigest(v.Files)
+	v.Digest = fstree.Digest(v.Files)
 	if v.Local, err = st.keepTree(tree, v.Digest); err != nil {
 		return nil, fmt.Errorf("%s: staging: %w", where(s.Profile, s.Field, s.Path), err)
 	}
@@ -248,7 +245,7 @@ func (st *Stage) copyEntry(ctx context.Context, s Spec, r *os.Root, p string, ou
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("it changed into %s while it was read", kind(fi.Mode()))
+		return fmt.Errorf("it changed into %s while it was read", fstree.Kind(fi.Mode()))
 	}
 	if err := oneName(s, e.Rel, fi); err != nil {
 		return err
@@ -292,51 +289,6 @@ func symlinkInside(s Spec, root, p, rel, target string) error {
 	return nil
 }
 
-// treeDigest is the digest of a directory input: the sha256 of a listing with one
-// line per entry, sorted by Rel (byte order), each ending in "\n":
-//
-//	file <mode> <size> <sha256> <rel>
-//	dir <mode> <rel>
-//	symlink <target> <rel>
-//
-// <mode> is the unix permission bits in octal, with setuid/setgid/sticky (e.g. 0644,
-// 4755); <rel> and <target> are Go-quoted (strconv.Quote) so that spaces or newlines
-// in names cannot make two trees list the same. Timestamps and owners are left out:
-// the build clamps and sets them.
-func treeDigest(files []File) string {
-	sort.Slice(files, func(i, j int) bool { return files[i].Rel < files[j].Rel })
-	h := sha256.New()
-	for _, e := range files {
-		var line string
-		switch e.Type {
-		case "file":
-			line = fmt.Sprintf("file %s %d %s %s\n", octal(e.Mode), e.Size, e.SHA256, strconv.Quote(e.Rel))
-		case "dir":
-			line = fmt.Sprintf("dir %s %s\n", octal(e.Mode), strconv.Quote(e.Rel))
-		case "symlink":
-			line = fmt.Sprintf("symlink %s %s\n", strconv.Quote(e.Target), strconv.Quote(e.Rel))
-		}
-		h.Write([]byte(line))
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
-}
-
-// octal writes m as unix mode bits: fs.FileMode keeps setuid, setgid and sticky
-// outside the low 12 bits.
-func octal(m fs.FileMode) string {
-	bits := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		bits |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		bits |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		bits |= 0o1000
-	}
-	return fmt.Sprintf("%04o", bits)
-}
-
 // within says whether p is root or below it; both must be clean.
 func within(root, p string) bool {
 	rel, err := filepath.Rel(root, p)
@@ -344,20 +296,6 @@ func within(root, p string) bool {
 		return false
 	}
 	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (fifo)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	}
-	return "a special file (" + m.Type().String() + ")"
 }
 
 // oneName refuses a local file that has other names (hard links): a hard link to a file

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -317,19 +318,7 @@ func extLayer(x *Ext, update int64) (*memLayer, error) {
 			return nil, err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	data := comp.Bytes()
-	sum := sha256.Sum256(data)
-	return &memLayer{
-		data:   data,
-		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])},
-		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))},
-	}, nil
+	return closeLayer(tw, zw, &comp, diff)
 }
 
 func addFile(tw *tar.Writer, src, name string, mtime time.Time) error {
@@ -473,4 +462,22 @@ func statusKind(id string) string {
 		}
 	}
 	return ""
+}
+
+// closeLayer finishes a layer written through tw (tar) into zw (gzip) over comp, with
+// diff hashing the uncompressed tar: the layer in memory with its digests.
+func closeLayer(tw *tar.Writer, zw io.Closer, comp *bytes.Buffer, diff hash.Hash) (*memLayer, error) {
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	data := comp.Bytes()
+	sum := sha256.Sum256(data)
+	return &memLayer{
+		data:   data,
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])},
+		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))},
+	}, nil
 }

@@ -8,7 +8,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -691,17 +690,5 @@ func tarLayer(files []tarFile, mtime time.Time) (*memLayer, error) {
 			return nil, err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	data := comp.Bytes()
-	sum := sha256.Sum256(data)
-	return &memLayer{
-		data:   data,
-		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])},
-		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))},
-	}, nil
+	return closeLayer(tw, zw, &comp, diff)
 }

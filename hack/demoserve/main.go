@@ -130,20 +130,11 @@ func run(dir, envFile string) error {
 // makeTLS writes a CA certificate to DIR/ca.pem and returns it with a server
 // certificate for 127.0.0.1 signed by it.
 func makeTLS(dir string) (string, tls.Certificate, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caDER, caKey, err := newCA("wso2img demo CA", 24*time.Hour)
 	if err != nil {
 		return "", tls.Certificate{}, err
 	}
 	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "wso2img demo CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return "", tls.Certificate{}, err
-	}
 	caCert, _ := x509.ParseCertificate(caDER)
 	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
