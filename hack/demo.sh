@@ -132,7 +132,7 @@ step "wso2img verify: the signature, the attestations and the image policy (CIS 
 
 step "the stock cosign CLI agrees (make test checks cosign v2 and v3)"
 offline=(--insecure-ignore-tlog=true --allow-insecure-registry=true --allow-http-registry=true)
-cosign=cosign-v3
+cosign="cosign-v3"
 HOME="$state/$cosign-home" "$bin/$cosign" verify --key "$state/cosign.pub" "${offline[@]}" "$image" >"$state/$cosign.out" 2>&1 ||
 	die "$cosign verify rejected the signature: $(cat "$state/$cosign.out")"
 HOME="$state/$cosign-home" "$bin/$cosign" verify-attestation --type slsaprovenance1 --key "$state/cosign.pub" "${offline[@]}" "$image" >>"$state/$cosign.out" 2>&1 ||
