@@ -206,7 +206,7 @@ func (p *Profile) resolvePaths() {
 	}
 	p.GPG.Keyring = abs(p.GPG.Keyring)
 	p.Scan.Ignore = abs(p.Scan.Ignore)
-	if v := p.Base.Verify; v != nil && v.Key != "" && !strings.HasPrefix(v.Key, "env://") {
+	if v := p.Base.Verify; v != nil && v.Key != "" && !strings.HasPrefix(v.Key, "env://") && !strings.HasPrefix(v.Key, StockKeyPrefix) {
 		v.Key = abs(v.Key)
 	}
 }

@@ -143,8 +143,12 @@ type Base struct {
 
 // BaseVerify says whose cosign signature the base must carry: a public key (WSO2 signs
 // its registry images and publishes wso2-public-key.pub), or a keyless identity and issuer.
+// `verify: false` turns the check off (loudly: every plan and build says so).
 type BaseVerify struct {
-	// Key is a public key file (relative to the profile), env://VAR or a KMS URI.
+	// Off: the profile wrote `verify: false`.
+	Off bool `yaml:"-" json:"off,omitempty"`
+	// Key is a public key file (relative to the profile), env://VAR, a KMS URI, or a key
+	// embedded in wso2img: stock:wso2-registry, WSO2's registry image-signing key.
 	Key string `yaml:"key" json:"key,omitempty"`
 	// Identity / IdentityRegexp and Issuer / IssuerRegexp match a keyless certificate.
 	Identity       string `yaml:"identity" json:"identity,omitempty"`
@@ -154,6 +158,18 @@ type BaseVerify struct {
 	// InsecureIgnoreTlog accepts a signature that is not in a transparency log (a
 	// private or offline registry), like cosign's --insecure-ignore-tlog.
 	InsecureIgnoreTlog bool `yaml:"insecureIgnoreTlog" json:"insecureIgnoreTlog,omitempty"`
+}
+
+// decodeNode reads `verify: {key: …}` or `verify: false`.
+func (b *BaseVerify) decodeNode(d *decoder, n *yaml.Node, path string) {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool" && n.Value == "false":
+		b.Off = true
+	case n.Kind == yaml.MappingNode:
+		d.structure(n, reflect.ValueOf(b).Elem(), path)
+	default:
+		d.fail(n, path, "expected a mapping such as {key: stock:wso2-registry}, or false to turn the check off; found %s", describe(n))
+	}
 }
 
 // Target is where the built image is pushed.

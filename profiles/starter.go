@@ -226,12 +226,13 @@ target:
   repository: {{.Target}}
 {{- if .Signed}}
 
-# WSO2 signs its registry.wso2.com images with cosign. To check the base's signature
-# before anything is built, save WSO2's public key from
-# https://updates.docs.wso2.com/en/latest/updates/registry-image-verification/ next to
-# this file as wso2-public-key.pub, and uncomment:
+# WSO2 signs its registry.wso2.com images with cosign, and {{.Stock}} checks the base's
+# signature with WSO2's public key (embedded in wso2img, from
+# https://updates.docs.wso2.com/en/latest/updates/registry-image-verification/) before
+# anything is built. To build on an unsigned copy (a mirror of Docker Hub's public
+# images, say), uncomment; every run will warn that the base is not checked:
 # base:
-#   verify: {key: wso2-public-key.pub}
+#   verify: false
 {{- end}}
 
 # What the image adds: one layer, owned by {{.UID}}:{{.GID}}. A relative dest is inside the

@@ -8,8 +8,18 @@ import (
 	"strings"
 )
 
-//go:embed stock/*.yaml
+//go:embed stock/*.yaml keys/*.pub
 var stockFS embed.FS
+
+// StockKeyPrefix marks a key embedded in wso2img: stock:wso2-registry.
+const StockKeyPrefix = "stock:"
+
+// StockKey returns an embedded public key by name ("wso2-registry": WSO2's registry
+// image-signing key, see profiles/keys/README.md).
+func StockKey(name string) ([]byte, bool) {
+	b, err := stockFS.ReadFile("keys/" + name + ".pub")
+	return b, err == nil
+}
 
 // stockFiles maps each stock profile's name to its YAML.
 var stockFiles = func() map[string][]byte {

@@ -191,7 +191,14 @@ func (v *validator) base() {
 			v.add("base.mirror", "%q is not a repository (no tag or digest): e.g. registry.acme.com/mirror/wso2is", b.Mirror)
 		}
 	}
-	if vf := b.Verify; vf != nil {
+	if vf := b.Verify; vf != nil && vf.Off {
+		// Said loudly when the profile is planned.
+	} else if vf != nil {
+		if name, ok := strings.CutPrefix(vf.Key, StockKeyPrefix); ok {
+			if _, found := StockKey(name); !found {
+				v.add("base.verify.key", "%q: no key of that name is embedded in wso2img (stock:wso2-registry is WSO2's registry key)", vf.Key)
+			}
+		}
 		keyless := vf.Identity != "" || vf.IdentityRegexp != "" || vf.Issuer != "" || vf.IssuerRegexp != ""
 		switch {
 		case vf.Key != "" && keyless:

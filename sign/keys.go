@@ -1,6 +1,7 @@
 package sign
 
 import (
+	"github.com/wso2img/wso2img/profiles"
 	"context"
 	"crypto"
 	"errors"
@@ -93,8 +94,15 @@ func LoadPublicKey(ctx context.Context, ref string) (signature.Verifier, error) 
 	return v, nil
 }
 
-// readKeyRef reads a key file or the variable of an env://VAR reference.
+// readKeyRef reads a key file, the variable of an env://VAR reference, or a public key
+// embedded in wso2img (stock:NAME, see profiles.StockKey).
 func readKeyRef(ref string) ([]byte, error) {
+	if name, ok := strings.CutPrefix(ref, profiles.StockKeyPrefix); ok {
+		if b, found := profiles.StockKey(name); found {
+			return b, nil
+		}
+		return nil, fmt.Errorf("no key %q is embedded in wso2img", name)
+	}
 	if name, ok := strings.CutPrefix(ref, EnvPrefix); ok {
 		v, set := os.LookupEnv(name)
 		if !set || v == "" {

@@ -379,7 +379,7 @@ func TestBuildMultiPlatform(t *testing.T) {
 	o := standin.Options{Product: "wso2is", Version: "7.1.0", Ports: []int{4000, 9763, 9443}, Labels: map[string]string{"update_level": "3"}}
 	baseDigest := w.pushBase(o, []string{"wso2-is/is:7.1.0.3"}, amd64, arm64)
 	w.file("conf/deployment.toml", "x = 1\n", 0o644)
-	file := w.profile("is7.yaml", "extends: wso2is-7.1.0\nupdate: {level: 3}\nplatforms: [linux/amd64, linux/arm64]\ninputs:\n  - {path: conf/deployment.toml, dest: repository/conf/deployment.toml}\n")
+	file := w.profile("is7.yaml", "extends: wso2is-7.1.0\nupdate: {level: 3}\n"+unsignedStandin+"platforms: [linux/amd64, linux/arm64]\ninputs:\n  - {path: conf/deployment.toml, dest: repository/conf/deployment.toml}\n")
 
 	r, out := w.build(t, bk, w.prefix+"/out", file)
 	if r.code != 0 {
@@ -413,7 +413,7 @@ func TestBuildMultiPlatform(t *testing.T) {
 	}
 
 	// A platform the base lacks is an error, and nothing is pushed.
-	s390 := w.profile("s390.yaml", "extends: wso2is-7.1.0\nupdate: {level: 3}\nplatforms: [linux/amd64, linux/s390x]\n")
+	s390 := w.profile("s390.yaml", "extends: wso2is-7.1.0\nupdate: {level: 3}\n"+unsignedStandin+"platforms: [linux/amd64, linux/s390x]\n")
 	r, _ = w.build(t, bk, w.prefix+"/none", s390)
 	if r.code != 2 || !strings.Contains(r.stderr, "no linux/s390x image") {
 		t.Errorf("missing platform: exit %d:\n%s", r.code, r.stderr)
@@ -497,3 +497,8 @@ func TestBuildRegistryAuth(t *testing.T) {
 		t.Errorf("with wrong credentials: exit %d, want 1 and the registry's refusal:\n%s", r.code, r.stderr)
 	}
 }
+
+// unsignedStandin turns off the stock profiles' check of WSO2's signature: the stand-in
+// bases of these tests are not signed by WSO2 (TestStockBaseVerified checks that the
+// check is on and refuses them).
+const unsignedStandin = "base: {verify: false}\n"

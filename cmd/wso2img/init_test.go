@@ -79,6 +79,22 @@ func TestInitPlan(t *testing.T) {
 
 func planOne(t *testing.T, w *world, file string) planJSON {
 	t.Helper()
+	if text := readFile(t, file); strings.Contains(text, "# base:\n#   verify: false\n") {
+		// A registry.wso2.com starter checks the base against WSO2's key, which the
+		// stand-in is not signed with: refused as written (the check is on), planned once
+		// its commented opt-out is taken, as for an unsigned mirror.
+		// Offline (as here), the check stops at fetching Sigstore's trust root for the
+		// transparency log; online, at the missing signature.
+		r := runCLI(t, append([]string{"plan", "--json"}, append(w.flags(), file)...)...)
+		refused := (r.code == exitVerification && strings.Contains(r.stderr, "stock:wso2-registry")) ||
+			(r.code == exitFailure && strings.Contains(r.stderr, "Sigstore trust root"))
+		if !refused {
+			t.Fatalf("the starter on an unsigned stand-in: exit %d, want %d naming WSO2's key\n%s", r.code, exitVerification, r.stderr)
+		}
+		if err := os.WriteFile(file, []byte(strings.Replace(text, "# base:\n#   verify: false\n", "base:\n  verify: false\n", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := runCLI(t, append([]string{"plan", "--json"}, append(w.flags(), file)...)...)
 	if r.code != 0 {
 		t.Fatalf("plan of the starter profile: exit %d: %s\n%s", r.code, r.stderr, readFile(t, file))

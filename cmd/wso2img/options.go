@@ -97,16 +97,22 @@ func buildOptions(r *registryOptions, in *inputOptions, t *targetOptions, w io.W
 		Inputs:         inOpts,
 		RegistryPrefix: t.Registry,
 		Log:            log,
-		CheckBase:      checkBase(ro),
+		CheckBase:      checkBase(ro, log),
 	}, nil
 }
 
 // checkBase verifies a base's cosign signature when its profile asks for it
-// (base.verify), at the digest it is pulled from, before anything else happens.
-func checkBase(reg registry.Options) func(context.Context, *build.Plan) error {
+// (base.verify; the stock profiles of registry.wso2.com ask for WSO2's key), at the digest
+// it is pulled from, before anything else happens. A profile that turns it off is
+// reminded of it on every run.
+func checkBase(reg registry.Options, log io.Writer) func(context.Context, *build.Plan) error {
 	return func(ctx context.Context, plan *build.Plan) error {
 		v := plan.Profile.Base.Verify
 		if v == nil {
+			return nil
+		}
+		if v.Off {
+			fmt.Fprintf(log, "WARNING: profile %q: base.verify is false: the signature of base %s is NOT checked (WSO2 signs its registry.wso2.com images; stock profiles check them with WSO2's key)\n", plan.Profile.Name, plan.Base.Ref)
 			return nil
 		}
 		ref, err := reg.NewDigest(plan.Base.Pull)

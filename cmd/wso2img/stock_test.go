@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wso2img/wso2img/profiles"
+
 	"github.com/wso2img/wso2img/internal/standin"
 )
 
@@ -108,7 +110,7 @@ func TestStockPlans(t *testing.T) {
 	for _, s := range newStockImages {
 		t.Run(s.stock, func(t *testing.T) {
 			digest := w.pushStock(s, 3)
-			file := w.profile(s.stock+"-acme.yaml", "extends: "+s.stock+"\nupdate: {level: 3}\n")
+			file := w.profile(s.stock+"-acme.yaml", "extends: "+s.stock+"\nupdate: {level: 3}\n"+unsignedStandin)
 			r := runCLI(t, append([]string{"plan", "--json", "--registry", "registry.acme.test/apim"}, append(w.flags(), file)...)...)
 			if r.code != 0 {
 				t.Fatalf("plan exit %d: %s", r.code, r.stderr)
@@ -130,5 +132,29 @@ func TestStockPlans(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStockBaseVerified: the stock profiles of registry.wso2.com check the base's cosign
+// signature with WSO2's key, embedded in wso2img: a base it did not sign is refused (exit
+// 3, naming the key) before anything is fetched or built; `verify: false` lets the profile
+// through, and every run says so.
+func TestStockBaseVerified(t *testing.T) {
+	w := newWorld(t, needRegistry(t))
+	s := newStockImages[0]
+	w.pushStock(s, 3)
+	// Offline here: the transparency log's check is left out to reach the signature.
+	checked := w.profile("checked.yaml", "extends: "+s.stock+"\nupdate: {level: 3}\nbase:\n  verify: {key: \"stock:wso2-registry\", insecureIgnoreTlog: true}\n")
+	r := runCLI(t, append([]string{"plan"}, append(w.flags(), checked)...)...)
+	if r.code != exitVerification || !strings.Contains(r.stderr, "stock:wso2-registry") || !strings.Contains(r.stderr, "signature verification failed") {
+		t.Errorf("a base WSO2 did not sign: exit %d, want %d\n%s", r.code, exitVerification, r.stderr)
+	}
+	if yaml, _ := profiles.StockYAML(s.stock); !strings.Contains(string(yaml), `verify: {key: "stock:wso2-registry"}`) {
+		t.Errorf("stock profile %s does not check the base with WSO2's key", s.stock)
+	}
+	off := w.profile("off.yaml", "extends: "+s.stock+"\nupdate: {level: 3}\n"+unsignedStandin)
+	r = runCLI(t, append([]string{"plan"}, append(w.flags(), off)...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "WARNING") || !strings.Contains(r.stderr, "NOT checked") {
+		t.Errorf("verify: false: exit %d, and it must say loudly that the base is not checked\n%s", r.code, r.stderr)
 	}
 }

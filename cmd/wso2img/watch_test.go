@@ -94,7 +94,7 @@ func TestScheduledRebuild(t *testing.T) {
 	w.file("conf/deployment.toml", "x = 1\n", 0o644)
 	input := "inputs:\n  - {path: conf/deployment.toml, dest: repository/conf/deployment.toml}\n"
 	isFile := w.profile("is.yaml", "extends: wso2is-5.8.0-alpine\nupdate: {wum: latest}\n"+input)
-	miFile := w.profile("mi.yaml", "extends: wso2mi-4.5.0\nupdate: {level: latest}\n"+input)
+	miFile := w.profile("mi.yaml", "extends: wso2mi-4.5.0\nupdate: {level: latest}\n"+unsignedStandin+input)
 	floatFile := w.profile("float.yaml", "extends: wso2is-5.8.0-alpine\nbase: {image: docker.wso2.com/wso2is:5.8.0-alpine3.10}\nupdate: {wum: 1565855673150}\n"+input)
 	target := w.prefix + "/out"
 	built := func(out []buildResult) []string {
