@@ -1,11 +1,11 @@
 package sign
 
 import (
-	"github.com/wso2img/wso2img/profiles"
 	"context"
 	"crypto"
 	"errors"
 	"fmt"
+	"github.com/wso2img/wso2img/profiles"
 	"os"
 	"regexp"
 	"sort"
