@@ -153,7 +153,7 @@ step "the result"
 printf 'image   %s\n' "$image"
 printf 'tags    %s\n' "$(tr -d '\n ' <"$state/build.json" | sed -n 's/.*"tags":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')"
 printf 'signed  %s (cosign signature, SLSA provenance, SPDX SBOM)\n' "$(grep -q '"signed": true' "$state/build.json" && echo yes || echo no)"
-printf '(the main job took %ss from the start of the demo, tools included)\n' "$((SECONDS - started))"
+printf '(the main job took %ss once its tools were built; Trivy builds on meanwhile)\n' "$((SECONDS - started))"
 
 step "the vulnerability gate: waiting for Trivy, built in the background since the demo started"
 while kill -0 "$trivy_build" 2>/dev/null; do
