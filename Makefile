@@ -35,9 +35,9 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(VETFLAGS) ./...
 
-## fuzz: run every parser's fuzz target for FUZZTIME each (FUZZTIME=10m for the figures in docs/RELIABILITY.md)
+## fuzz: run every parser's fuzz target for FUZZTIME each (FUZZTIME=10m for the figures in docs/RELIABILITY.md; FUZZ_ONLY=REGEXP picks targets)
 fuzz:
-	@FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
+	@FUZZTIME=$(FUZZTIME) FUZZ_ONLY='$(FUZZ_ONLY)' bash hack/fuzz.sh
 
 ## demo: the main job end to end against a local registry (and BuildKit) it starts itself; it
 ## builds only the tools it needs (Trivy, the longest, in the background while the main job runs)

@@ -8,6 +8,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 fuzztime="${FUZZTIME:-20s}"
+# FUZZ_ONLY, an extended regular expression, keeps the targets whose "package target"
+# matches it, e.g. FUZZ_ONLY='^./watch ' or FUZZ_ONLY='FuzzSignature$'.
+only="${FUZZ_ONLY:-}"
 
 # package target: every parser that reads input from users, registries or vendors.
 targets=(
@@ -28,6 +31,9 @@ targets=(
 printf '| package | target | time | executions | new interesting inputs | result |\n| --- | --- | --- | --- | --- | --- |\n'
 failed=0
 for t in "${targets[@]}"; do
+	if [ -n "$only" ] && ! grep -qE -- "$only" <<<"$t"; then
+		continue
+	fi
 	pkg="${t%% *}" fn="${t##* }"
 	log="$(mktemp)"
 	start=$SECONDS
