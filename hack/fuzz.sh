@@ -11,6 +11,8 @@ fuzztime="${FUZZTIME:-20s}"
 # FUZZ_ONLY, an extended regular expression, keeps the targets whose "package target"
 # matches it, e.g. FUZZ_ONLY='^./watch ' or FUZZ_ONLY='FuzzSignature$'.
 only="${FUZZ_ONLY:-}"
+# FUZZFLAGS go to go test, e.g. FUZZFLAGS=-parallel=1 for one fuzzing worker per target.
+read -r -a extra <<<"${FUZZFLAGS:-}"
 
 # package target: every parser that reads input from users, registries or vendors.
 targets=(
@@ -37,7 +39,7 @@ for t in "${targets[@]}"; do
 	pkg="${t%% *}" fn="${t##* }"
 	log="$(mktemp)"
 	start=$SECONDS
-	if go test -run XXX -fuzz "^$fn\$" -fuzztime "$fuzztime" -fuzzminimizetime 30s "$pkg" >"$log" 2>&1; then
+	if go test -run XXX -fuzz "^$fn\$" -fuzztime "$fuzztime" -fuzzminimizetime 30s "${extra[@]}" "$pkg" >"$log" 2>&1; then
 		result="pass"
 	else
 		result="**FAILED** (see below)"
