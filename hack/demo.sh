@@ -12,10 +12,12 @@
 #  4. plans and builds examples/demo (the jar, a deployment.toml, a keystore, the Carbon
 #     app unpacked, a trust store of two CAs), pushes it by digest, signs it with a cosign
 #     key made for the demo (signature, SLSA provenance and SPDX SBOM), tags it;
-#  5. verifies it with `wso2img verify` (signature + policy audit) and the stock cosign
-#     CLI, and shows `wso2img verify` refusing the unsigned base;
-#  6. the vulnerability gate, with the real Trivy (built meanwhile in the background: the
-#     first build takes about a quarter of an hour on 2 cores) and an offline database:
+#  5. verifies it with `wso2img verify` (signature + policy audit), and shows
+#     `wso2img verify` refusing the unsigned base — the end of the main job;
+#  6. once the stock cosign CLI and Trivy are built (in the background since the demo
+#     started: Trivy's first build takes about ten minutes on 2 cores), shows that the
+#     stock `cosign verify` agrees;
+#  7. the vulnerability gate, with the real Trivy and an offline database:
 #     the profile with log4j-core 2.14.1 is refused (exit 5, nothing signed or tagged),
 #     with 2.17.1 it passes and carries a signed vulnerability attestation that
 #     `wso2img verify --require-vuln-scan` and `cosign verify-attestation --type vuln`
@@ -38,11 +40,13 @@ command -v openssl >/dev/null || die "openssl is needed to make the demo keystor
 
 rm -rf "$state"
 mkdir -p "$state"
+# The password of the demo's cosign key pair, which demoserve makes.
+export COSIGN_PASSWORD=demo
 pids=()
-# Trivy (the gate's scanner) builds in the background while the main job runs: its first
-# build is by far the longest of the tools.
-bash "$root/hack/tools.sh" trivy >"$state/trivy-build.log" 2>&1 &
-trivy_build=$!
+# The stock cosign CLI and Trivy (the gate's scanner) build in the background while the
+# main job runs, which needs neither: Trivy's first build is by far the longest of the tools.
+bash "$root/hack/tools.sh" cosign-v3 trivy >"$state/tools-build.log" 2>&1 &
+tools_build=$!
 cleanup() {
 	local pid
 	for pid in "${pids[@]}"; do
@@ -112,10 +116,8 @@ cat "$state/profile/wso2is-demo.yaml" >&2
 step "wso2img plan: resolve and pin the base, verify every input"
 "$bin/wso2img" plan --config "$state/wso2img.yaml" "$state/profile/wso2is-demo.yaml"
 
-step "a cosign key pair for the demo (a real pipeline keeps its key in a secret, or signs keyless)"
-export COSIGN_PASSWORD=demo
-(cd "$state" && "$bin/cosign-v3" generate-key-pair >/dev/null 2>&1) || die "cosign generate-key-pair failed"
-sign=(--key "$state/cosign.key" --tlog-upload=false)
+printf 'signing key %s (made by demoserve with cosign'"'"'s library; a real pipeline keeps its key in a secret, or signs keyless)\n' "$COSIGN_KEY" >&2
+sign=(--key "$COSIGN_KEY" --tlog-upload=false)
 # The gate has its own part below, once Trivy is built.
 nogate=(--scan=false)
 
@@ -128,20 +130,11 @@ image="$REGISTRY/acme/wso2is@$digest"
 printf '(the second build found the same image under its unique tag and pushed nothing)\n' >&2
 
 step "wso2img verify: the signature, the attestations and the image policy (CIS Docker Benchmark 4)"
-"$bin/wso2img" verify --insecure-registry "$REGISTRY" --key "$state/cosign.pub" --insecure-ignore-tlog "$image"
-
-step "the stock cosign CLI agrees (make test checks cosign v2 and v3)"
-offline=(--insecure-ignore-tlog=true --allow-insecure-registry=true --allow-http-registry=true)
-cosign="cosign-v3"
-HOME="$state/$cosign-home" "$bin/$cosign" verify --key "$state/cosign.pub" "${offline[@]}" "$image" >"$state/$cosign.out" 2>&1 ||
-	die "$cosign verify rejected the signature: $(cat "$state/$cosign.out")"
-HOME="$state/$cosign-home" "$bin/$cosign" verify-attestation --type slsaprovenance1 --key "$state/cosign.pub" "${offline[@]}" "$image" >>"$state/$cosign.out" 2>&1 ||
-	die "$cosign verify-attestation rejected the provenance: $(cat "$state/$cosign.out")"
-printf '%s (%s): signature and SLSA provenance verified\n' "$cosign" "$("$bin/$cosign" version 2>/dev/null | sed -n 's/^GitVersion: *//p')"
+"$bin/wso2img" verify --insecure-registry "$REGISTRY" --key "$COSIGN_PUB" --insecure-ignore-tlog "$image"
 
 step "and wso2img verify refuses the unsigned stand-in base (exit 4)"
 set +e
-"$bin/wso2img" verify --insecure-registry "$REGISTRY" --key "$state/cosign.pub" --insecure-ignore-tlog \
+"$bin/wso2img" verify --insecure-registry "$REGISTRY" --key "$COSIGN_PUB" --insecure-ignore-tlog \
 	"$REGISTRY/wso2is:5.8.0.1565855673150-alpine3.10" >"$state/base-verify.txt" 2>&1
 code=$?
 set -e
@@ -153,15 +146,27 @@ step "the result"
 printf 'image   %s\n' "$image"
 printf 'tags    %s\n' "$(tr -d '\n ' <"$state/build.json" | sed -n 's/.*"tags":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')"
 printf 'signed  %s (cosign signature, SLSA provenance, SPDX SBOM)\n' "$(grep -q '"signed": true' "$state/build.json" && echo yes || echo no)"
-printf '(the main job took %ss once its tools were built; Trivy builds on meanwhile)\n' "$((SECONDS - started))"
+printf '(the main job took %ss once its tools were built; the stock cosign CLI and Trivy build on meanwhile)\n' "$((SECONDS - started))"
 
-step "the vulnerability gate: waiting for Trivy, built in the background since the demo started"
-while kill -0 "$trivy_build" 2>/dev/null; do
-	printf 'still building trivy (%ss so far; its first build is the longest of the tools)\n' "$((SECONDS - started))" >&2
+step "waiting for the stock cosign CLI and Trivy, built in the background since the demo started"
+while kill -0 "$tools_build" 2>/dev/null; do
+	printf '%s (%ss so far; Trivy'"'"'s first build is the longest of the tools)\n' \
+		"$(grep -E '^tools: (building|built)' "$state/tools-build.log" | tail -n 1 | sed 's/^tools: //; s/;.*//')" "$((SECONDS - started))" >&2
 	sleep 30 &
 	wait $! || true
 done
-wait "$trivy_build" || die "building trivy failed: $(tail -n 20 "$state/trivy-build.log")"
+wait "$tools_build" || die "building the stock cosign CLI or trivy failed: $(tail -n 20 "$state/tools-build.log")"
+
+step "the stock cosign CLI agrees (make test checks cosign v2 and v3)"
+offline=(--insecure-ignore-tlog=true --allow-insecure-registry=true --allow-http-registry=true)
+cosign="cosign-v3"
+HOME="$state/$cosign-home" "$bin/$cosign" verify --key "$COSIGN_PUB" "${offline[@]}" "$image" >"$state/$cosign.out" 2>&1 ||
+	die "$cosign verify rejected the signature: $(cat "$state/$cosign.out")"
+HOME="$state/$cosign-home" "$bin/$cosign" verify-attestation --type slsaprovenance1 --key "$COSIGN_PUB" "${offline[@]}" "$image" >>"$state/$cosign.out" 2>&1 ||
+	die "$cosign verify-attestation rejected the provenance: $(cat "$state/$cosign.out")"
+printf '%s (%s): signature and SLSA provenance verified\n' "$cosign" "$("$bin/$cosign" version 2>/dev/null | sed -n 's/^GitVersion: *//p')"
+
+step "the vulnerability gate: a profile that adds log4j-core, scanned by Trivy with an offline database"
 gate=(--scan=true --trivy "$bin/trivy" --scan-db "$SCAN_DB" --registry "$REGISTRY/acme-gate" "${sign[@]}")
 export LOG4J_URL="$LOG4J_BAD_URL" LOG4J_SHA256="$LOG4J_BAD_SHA256"
 envsubst <examples/demo/wso2is-demo-gate.yaml.in >"$state/profile/wso2is-gate.yaml"
@@ -186,9 +191,9 @@ gdigest="$(sed -n 's/.*"digest": "\(sha256:[0-9a-f]*\)".*/\1/p' "$state/gate.jso
 gimage="$REGISTRY/acme-gate/wso2is@$gdigest"
 
 step "wso2img verify --require-vuln-scan --max-scan-age 1d, and the stock cosign verify-attestation --type vuln"
-"$bin/wso2img" verify --insecure-registry "$REGISTRY" --key "$state/cosign.pub" --insecure-ignore-tlog \
+"$bin/wso2img" verify --insecure-registry "$REGISTRY" --key "$COSIGN_PUB" --insecure-ignore-tlog \
 	--require-vuln-scan --max-scan-age 1d "$gimage" | grep -E 'PASSED|vulnerability scan|scanned'
-HOME="$state/cosign-v3-home" "$bin/cosign-v3" verify-attestation --type vuln --key "$state/cosign.pub" "${offline[@]}" "$gimage" >"$state/cosign-vuln.out" 2>&1 ||
+HOME="$state/cosign-v3-home" "$bin/cosign-v3" verify-attestation --type vuln --key "$COSIGN_PUB" "${offline[@]}" "$gimage" >"$state/cosign-vuln.out" 2>&1 ||
 	die "cosign verify-attestation --type vuln rejected it: $(cat "$state/cosign-vuln.out")"
 printf 'cosign-v3: vulnerability attestation of %s verified\n' "$gdigest"
 printf '\nthe whole demo took %ss\n' "$((SECONDS - started))"

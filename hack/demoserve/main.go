@@ -3,9 +3,11 @@
 // its detached signature, a Carbon application archive, two log4j-core jars (2.14.1,
 // vulnerable to Log4Shell, and 2.17.1), and serves them over HTTPS on loopback. It also
 // writes two CA certificates for the demo's trust store and an offline Trivy database
-// that knows Log4Shell (the demo machine cannot download Trivy's). What a profile needs
-// (URLs, sha256s, key fingerprint, keyring, CA file, paths) goes as KEY=VALUE lines to
-// --env-file. It runs until interrupted.
+// that knows Log4Shell (the demo machine cannot download Trivy's), and a cosign key pair
+// to sign the demo's images with (password $COSIGN_PASSWORD), made with cosign's library
+// as `cosign generate-key-pair` makes it, so that the demo need not wait for the stock
+// CLI's build. What a profile needs (URLs, sha256s, key fingerprint, keyring, CA file,
+// paths) goes as KEY=VALUE lines to --env-file. It runs until interrupted.
 //
 // It is a development tool, not part of wso2img.
 package main
@@ -39,6 +41,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
 )
 
 const jarPath = "/maven2/com/mysql/mysql-connector-j/8.0.33/mysql-connector-j-8.0.33.jar"
@@ -74,6 +77,10 @@ func run(dir, envFile string) error {
 	key, sig, err := signJar(dir, jar)
 	if err != nil {
 		return fmt.Errorf("signing the jar: %w", err)
+	}
+	cosignKey, cosignPub, err := makeCosignKey(dir)
+	if err != nil {
+		return fmt.Errorf("making the cosign key pair: %w", err)
 	}
 
 	mux := http.NewServeMux()
@@ -112,6 +119,8 @@ func run(dir, envFile string) error {
 		"GPG_KEYRING=" + filepath.Join(dir, "vendor.asc"),
 		"GPG_FINGERPRINT=" + strings.ToUpper(hex.EncodeToString(key.PrimaryKey.Fingerprint)),
 		"CA_FILE=" + ca,
+		"COSIGN_KEY=" + cosignKey,
+		"COSIGN_PUB=" + cosignPub,
 	}, "\n") + "\n" + strings.ReplaceAll(extra, "BASE_URL", base)
 	if err := os.WriteFile(envFile+".tmp", []byte(env), 0o644); err != nil {
 		return err
@@ -125,6 +134,27 @@ func run(dir, envFile string) error {
 	defer stop()
 	<-ctx.Done()
 	return srv.Close()
+}
+
+// makeCosignKey writes an encrypted cosign key pair, DIR/cosign.key (password
+// $COSIGN_PASSWORD) and DIR/cosign.pub, and returns their paths.
+func makeCosignKey(dir string) (string, string, error) {
+	pw, ok := os.LookupEnv("COSIGN_PASSWORD")
+	if !ok {
+		return "", "", fmt.Errorf("COSIGN_PASSWORD is not set: it is the password of the key pair")
+	}
+	kb, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return []byte(pw), nil })
+	if err != nil {
+		return "", "", err
+	}
+	priv, pub := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	if err := os.WriteFile(priv, kb.PrivateBytes, 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(pub, kb.PublicBytes, 0o644); err != nil {
+		return "", "", err
+	}
+	return priv, pub, nil
 }
 
 // makeTLS writes a CA certificate to DIR/ca.pem and returns it with a server
