@@ -69,14 +69,20 @@ func demoFiles(dir string, serve func(string, []byte)) (string, error) {
 // carbonApp is a Carbon application archive (a zip) with an API and a sequence, as the
 // Micro Integrator and API Manager deploy them.
 func carbonApp() ([]byte, error) {
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	mod := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	for _, f := range []struct{ name, body string }{
+	return makeZip(time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), []zipEntry{
 		{"artifacts.xml", "<artifacts><artifact name=\"acme-orders\" version=\"1.0.0\" type=\"carbon/application\">\n<dependency artifact=\"OrdersAPI\" version=\"1.0.0\"/>\n</artifact></artifacts>\n"},
 		{"OrdersAPI_1.0.0/OrdersAPI-1.0.0.xml", "<api xmlns=\"http://ws.apache.org/ns/synapse\" name=\"OrdersAPI\" context=\"/orders\"><resource methods=\"GET\"><inSequence><respond/></inSequence></resource></api>\n"},
 		{"OrdersAPI_1.0.0/artifact.xml", "<artifact name=\"OrdersAPI\" version=\"1.0.0\" type=\"synapse/api\"><file>OrdersAPI-1.0.0.xml</file></artifact>\n"},
-	} {
+	})
+}
+
+type zipEntry struct{ name, body string }
+
+// makeZip is a deterministic zip (jar) of entries, every one modified at mod.
+func makeZip(mod time.Time, entries []zipEntry) ([]byte, error) {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, f := range entries {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: mod})
 		if err != nil {
 			return nil, err

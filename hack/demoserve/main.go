@@ -13,7 +13,6 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -189,26 +188,11 @@ func makeTLS(dir string) (string, tls.Certificate, error) {
 
 // makeJar builds a small, deterministic jar shaped like a JDBC driver.
 func makeJar() ([]byte, error) {
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	mod := time.Date(2023, 4, 18, 0, 0, 0, 0, time.UTC)
-	for _, f := range []struct{ name, body string }{
+	return makeZip(time.Date(2023, 4, 18, 0, 0, 0, 0, time.UTC), []zipEntry{
 		{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nImplementation-Title: MySQL Connector/J (wso2img demo stand-in)\r\nImplementation-Version: 8.0.33\r\n\r\n"},
 		{"META-INF/services/java.sql.Driver", "com.mysql.cj.jdbc.Driver\n"},
 		{"com/mysql/cj/jdbc/Driver.class", "\xca\xfe\xba\xbe stand-in class file for the wso2img demo\n"},
-	} {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: mod})
-		if err != nil {
-			return nil, err
-		}
-		if _, err := w.Write([]byte(f.body)); err != nil {
-			return nil, err
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	})
 }
 
 // signJar makes the vendor's signing key, writes its public keyring to DIR/vendor.asc
