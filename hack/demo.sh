@@ -59,9 +59,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "building the demo's helpers (local registry + buildkitd, stand-in base, download site)"
-go build -o "$bin/localenv" ./hack/localenv
-go build -o "$bin/standin" ./hack/standin
-go build -o "$bin/demoserve" ./hack/demoserve
+# -trimpath, as make build builds bin/wso2img: the same flags share its compiled packages.
+go build -trimpath -o "$bin/" ./hack/localenv ./hack/standin ./hack/demoserve
 
 # wait_for FILE PID NAME waits until FILE is written, failing if PID dies first.
 wait_for() {
